@@ -1,0 +1,42 @@
+# loraplex top-level commands. See README.md.
+#   make serve   install deps, build Release, run on the bundled demo model
+#   make test    install deps, build, run every test
+#   make bench   build and run the benchmarks
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+MODEL ?= models/demo/base
+LORAS ?= models/demo/loras
+
+.PHONY: all deps build test unit-test e2e-test serve bench asan clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+unit-test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+e2e-test: build
+	@bash tests/e2e/run.sh $(BUILD_DIR)
+
+test: unit-test e2e-test
+
+serve: build
+	$(BUILD_DIR)/loraplex generate --model $(MODEL) --interactive
+
+bench: build
+	@bash bench/run.sh $(BUILD_DIR)
+
+asan:
+	$(MAKE) BUILD_DIR=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DLPX_SANITIZE=address" unit-test
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages loraplex needs; apt-installs only what is missing (idempotent).
+#   scripts/install-deps.sh         build + test dependencies (C++ toolchain, libraries, node/npm)
+#   scripts/install-deps.sh --dev   also the Python packages that regenerate the demo model
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config git
+      nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libyaml-cpp-dev
+      libgtest-dev libgmock-dev libbenchmark-dev
+      nodejs npm curl ca-certificates)
+if [[ "${1:-}" == "--dev" ]]; then
+  PKGS+=(python3 python3-torch python3-numpy python3-yaml)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# nodejs/npm may come from elsewhere on some machines: accept working binaries.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  tmp=(); for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || tmp+=("$p"); done
+  missing=("${tmp[@]+"${tmp[@]}"}")
+fi
+
+if (( ${#missing[@]} == 0 )); then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
