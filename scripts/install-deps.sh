@@ -5,11 +5,11 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git
-      nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libyaml-cpp-dev
+      nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libyaml-cpp-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       nodejs npm curl ca-certificates)
 if [[ "${1:-}" == "--dev" ]]; then
-  PKGS+=(python3 python3-torch python3-numpy python3-yaml)
+  PKGS+=(python3 python3-torch python3-numpy python3-yaml python3-jinja2 libopenblas0-pthread)
 fi
 
 missing=()
