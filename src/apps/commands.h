@@ -1,8 +1,16 @@
-// The CLI subcommands; each takes argv starting at the subcommand name and returns an exit code.
+// The CLI subcommands; each registers itself on the CLI11 app and runs when selected.
 #pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
 
 namespace lpx {
 
-int cmd_version(int argc, char** argv);
+// Each returns the function to run (exit code) when its subcommand is chosen.
+std::function<int()> add_version_command(CLI::App& app);
+std::function<int()> add_generate_command(CLI::App& app);
+std::function<int()> add_inspect_command(CLI::App& app);
+std::function<int()> add_tokenize_command(CLI::App& app);
+std::function<int()> add_template_command(CLI::App& app);
 
 }  // namespace lpx

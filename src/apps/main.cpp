@@ -1,40 +1,44 @@
-// loraplex command-line entry point: dispatches subcommands (generate, serve, inspect, bench, ...).
+// loraplex command-line entry point: dispatches subcommands (generate, inspect, tokenize, ...).
 #include <cstdio>
-#include <cstring>
+#include <functional>
 #include <string>
-#include <string_view>
+#include <vector>
 
 #include "apps/commands.h"
-
-namespace {
-
-void print_help() {
-  std::printf(
-      "loraplex %s - serve one base LLM and many LoRA adapters behind an OpenAI-compatible API\n"
-      "\n"
-      "usage: loraplex <command> [options]\n"
-      "\n"
-      "commands:\n"
-      "  version      print the version and the CPU features found\n"
-      "  help         this text\n"
-      "\n"
-      "Run 'loraplex <command> --help' for a command's options.\n",
-      LPX_VERSION);
-}
-
-}  // namespace
+#include "core/log.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    print_help();
+  CLI::App app{"loraplex " LPX_VERSION
+               " - serve one base LLM and many LoRA adapters behind an OpenAI-compatible API.\n"
+               "CPU inference for Llama-family Hugging Face model folders (config.json, *.safetensors,\n"
+               "tokenizer.json, tokenizer_config.json)."};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug|info|warn|error|off (env NIM_LOG_LEVEL)")
+      ->envname("NIM_LOG_LEVEL");
+  std::vector<std::pair<CLI::App*, std::function<int()>>> cmds;
+  auto reg = [&](std::function<int()> (*add)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    auto fn = add(app);
+    cmds.emplace_back(app.get_subcommands({})[before], fn);
+  };
+  reg(lpx::add_generate_command);
+  reg(lpx::add_inspect_command);
+  reg(lpx::add_tokenize_command);
+  reg(lpx::add_template_command);
+  reg(lpx::add_version_command);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  lpx::LogLevel level;
+  if (!lpx::parse_log_level(log_level, &level)) {
+    std::fprintf(stderr, "loraplex: unknown log level '%s' (use debug, info, warn, error or off)\n", log_level.c_str());
     return 2;
   }
-  std::string_view cmd = argv[1];
-  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    print_help();
-    return 0;
-  }
-  if (cmd == "version" || cmd == "--version") return lpx::cmd_version(argc - 1, argv + 1);
-  std::fprintf(stderr, "loraplex: unknown command '%s'. Run 'loraplex --help' for the list.\n", argv[1]);
+  lpx::set_log_level(level);
+  for (auto& [sub, fn] : cmds)
+    if (sub->parsed()) return fn();
   return 2;
 }

@@ -1,0 +1,296 @@
+// Engine implementation: scheduling (decode first, then chunked prefill, FIFO admission),
+// KV reservation with preemption by recomputation, sampling and streaming detokenization.
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <span>
+
+#include "core/check.h"
+#include "core/log.h"
+
+namespace lpx {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+    case FinishReason::kNone: break;
+  }
+  return "none";
+}
+
+struct Engine::Sequence {
+  RequestId id = 0;
+  GenerationRequest req;
+  std::vector<int32_t> tokens;  // prompt + generated
+  int32_t n_prompt = 0;
+  int32_t n_generated = 0;
+  SeqKv kv;                     // kv.n_tokens = tokens already computed
+  Sampler sampler;
+  StopChecker stop;
+  IncrementalDecoder decoder;
+  bool running = false;
+  bool done = false;
+
+  Sequence(RequestId rid, GenerationRequest r, const Tokenizer& tok)
+      : id(rid),
+        req(std::move(r)),
+        tokens(req.prompt),
+        n_prompt(static_cast<int32_t>(req.prompt.size())),
+        sampler(req.params, req.prompt),
+        stop(req.params.stop),
+        decoder(tok, /*skip_special_tokens=*/true) {}
+};
+
+Engine::Engine(const Model& model, const EngineConfig& config, ThreadPool* pool)
+    : model_(model), config_(config), pool_(pool), llama_(model.config, &model.weights) {
+  const ModelConfig& c = model.config;
+  max_model_len_ = config.max_model_len > 0 ? config.max_model_len : static_cast<int>(c.max_position_embeddings);
+  if (c.max_position_embeddings > 0) max_model_len_ = std::min<int>(max_model_len_, c.max_position_embeddings);
+  KvCacheConfig kc;
+  kc.n_layers = static_cast<int>(c.n_layers);
+  kc.n_kv_heads = static_cast<int>(c.n_kv_heads);
+  kc.head_dim = static_cast<int>(c.head_dim);
+  kc.block_size = config.kv_block_size;
+  int blocks = config.kv_blocks;
+  if (blocks <= 0) {
+    const int per_seq = (max_model_len_ + kc.block_size - 1) / kc.block_size;
+    blocks = per_seq * config.max_num_seqs;
+    const size_t cap = config.max_kv_bytes / kc.bytes_per_block();
+    blocks = static_cast<int>(std::min<size_t>(blocks, std::max<size_t>(cap, per_seq)));
+  }
+  kc.n_blocks = blocks;
+  kv_ = std::make_unique<KvCache>(kc);
+  stats_.kv_blocks_total = blocks;
+}
+
+Engine::~Engine() = default;
+
+Result<RequestId> Engine::add_request(GenerationRequest request) {
+  LPX_RETURN_IF_ERROR(request.params.validate());
+  if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+  const int n = static_cast<int>(request.prompt.size());
+  if (n >= max_model_len_) {
+    return invalid_argument("the prompt has " + std::to_string(n) + " tokens but the context is " +
+                            std::to_string(max_model_len_) + " tokens (prompt + at least 1 generated)");
+  }
+  if (kv_->blocks_for(n + 1) > kv_->n_blocks()) {
+    return invalid_argument("the prompt needs more KV-cache blocks than exist (" + std::to_string(kv_->n_blocks()) + ")");
+  }
+  for (int32_t t : request.prompt) {
+    if (t < 0 || t >= model_.config.vocab_size) {
+      return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
+    }
+  }
+  RequestId id = next_id_++;
+  seqs_[id] = std::make_unique<Sequence>(id, std::move(request), *model_.tokenizer);
+  waiting_.push_back(id);
+  return id;
+}
+
+void Engine::cancel(RequestId id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end() || it->second->done) return;
+  finish(*it->second, FinishReason::kCancelled);
+  RequestOutput out;
+  out.id = id;
+  out.finished = true;
+  out.reason = FinishReason::kCancelled;
+  out.prompt_tokens = it->second->n_prompt;
+  out.completion_tokens = it->second->n_generated;
+  if (it->second->req.on_output) it->second->req.on_output(out);
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
+  running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
+  seqs_.erase(it);
+}
+
+void Engine::finish(Sequence& s, FinishReason, Status) {
+  s.done = true;
+  kv_->release(s.kv);
+}
+
+void Engine::preempt(Sequence& s) {
+  // Recompute later: drop the KV blocks, keep prompt + generated tokens.
+  kv_->release(s.kv);
+  s.running = false;
+  stats_.preemptions++;
+  LPX_LOG_DEBUG("preempted request " + std::to_string(s.id) + " (KV cache full)");
+}
+
+void Engine::process_token(Sequence& s, const SampleResult& r, RequestOutput& out) {
+  const SamplingParams& p = s.req.params;
+  s.sampler.accept(r.token);
+  s.tokens.push_back(r.token);
+  s.n_generated++;
+  stats_.generated_tokens++;
+  TokenOutput t;
+  t.token = r.token;
+  t.logprob = r.logprob;
+  t.top_logprobs = r.top_logprobs;
+  const bool stop_token = is_stop_token(p, r.token, model_.eos_ids);
+  if (!stop_token) {
+    auto o = s.stop.push(s.decoder.push(r.token));
+    t.text = std::move(o.emit);
+    if (o.stopped) {
+      out.finished = true;
+      out.reason = FinishReason::kStop;
+    }
+  } else {
+    out.finished = true;
+    out.reason = FinishReason::kStop;
+  }
+  if (!out.finished && (s.n_generated >= p.max_tokens || static_cast<int>(s.tokens.size()) >= max_model_len_)) {
+    out.finished = true;
+    out.reason = FinishReason::kLength;
+  }
+  if (out.finished && !s.stop.stopped()) {
+    out.tail_text = s.stop.push(s.decoder.flush()).emit;
+    if (!s.stop.stopped()) out.tail_text += s.stop.flush();
+  }
+  out.tokens.push_back(std::move(t));
+}
+
+Status Engine::step() {
+  stats_.steps++;
+  // 1. Schedule: every running sequence gets its pending tokens (decode: 1), within the budget.
+  int budget = config_.max_batch_tokens;
+  struct Planned { Sequence* s; int n; };
+  std::vector<Planned> plan;
+  auto pending = [](const Sequence& s) { return static_cast<int>(s.tokens.size()) - s.kv.n_tokens; };
+
+  auto try_reserve = [&](Sequence& s, int n) -> bool {
+    while (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) {
+      // Preempt the most recently admitted running sequence other than s.
+      Sequence* victim = nullptr;
+      for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+        Sequence* c = seqs_[*it].get();
+        if (c != &s && c->running && std::none_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == c; })) {
+          victim = c;
+          break;
+        }
+      }
+      if (victim == nullptr) return false;
+      preempt(*victim);
+      running_.erase(std::remove(running_.begin(), running_.end(), victim->id), running_.end());
+      waiting_.push_front(victim->id);
+    }
+    return true;
+  };
+
+  // Decode tokens first (1 each), oldest first, so running requests keep streaming.
+  std::vector<RequestId> order = running_;
+  for (RequestId id : order) {
+    Sequence& s = *seqs_[id];
+    if (!s.running || pending(s) != 1 || budget <= 0) continue;
+    if (!try_reserve(s, 1)) {
+      preempt(s);
+      running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
+      waiting_.push_front(id);
+      continue;
+    }
+    plan.push_back({&s, 1});
+    budget -= 1;
+  }
+  // Then prefill chunks of running sequences mid-prompt.
+  for (RequestId id : running_) {
+    Sequence& s = *seqs_[id];
+    int n = std::min(pending(s), budget);
+    if (!s.running || pending(s) <= 1 || n <= 0) continue;
+    if (std::any_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == &s; })) continue;
+    if (!try_reserve(s, n)) continue;
+    plan.push_back({&s, n});
+    budget -= n;
+  }
+  // Then admit waiting requests (FIFO) while there is room.
+  while (!waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < config_.max_num_seqs) {
+    Sequence& s = *seqs_[waiting_.front()];
+    int n = std::min(pending(s), budget);
+    if (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) break;
+    waiting_.pop_front();
+    s.running = true;
+    running_.push_back(s.id);
+    plan.push_back({&s, n});
+    budget -= n;
+  }
+  if (plan.empty()) {
+    if (!waiting_.empty() && running_.empty()) {
+      // Nothing fits even alone: fail the head request rather than spin.
+      Sequence& s = *seqs_[waiting_.front()];
+      waiting_.pop_front();
+      RequestOutput out;
+      out.id = s.id;
+      out.finished = true;
+      out.reason = FinishReason::kError;
+      out.error = resource_exhausted("KV cache too small for this request");
+      finish(s, FinishReason::kError);
+      if (s.req.on_output) s.req.on_output(out);
+      seqs_.erase(s.id);
+    }
+    return Status::ok();
+  }
+
+  // 2. Forward all planned tokens in one batch.
+  std::vector<ForwardSeq> fseqs;
+  fseqs.reserve(plan.size());
+  for (const Planned& p : plan) {
+    ForwardSeq f;
+    f.tokens = std::span<const int32_t>(p.s->tokens.data() + p.s->kv.n_tokens, p.n);
+    f.kv = &p.s->kv;
+    fseqs.push_back(f);
+    if (p.s->kv.n_tokens < p.s->n_prompt) stats_.prompt_tokens += p.n;
+  }
+  Status st = llama_.forward(fseqs, *kv_, logits_, nullptr, pool_);
+  if (!st.is_ok()) {
+    for (const Planned& p : plan) {
+      RequestOutput out;
+      out.id = p.s->id;
+      out.finished = true;
+      out.reason = FinishReason::kError;
+      out.error = st;
+      finish(*p.s, FinishReason::kError, st);
+      if (p.s->req.on_output) p.s->req.on_output(out);
+    }
+  } else {
+    // 3. Sample for every sequence whose known tokens are all computed now.
+    const int64_t V = model_.config.vocab_size;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      Sequence& s = *plan[i].s;
+      if (pending(s) != 0) continue;  // mid-prefill chunk
+      SampleResult r = s.sampler.sample(std::span<const float>(logits_.data() + i * V, V));
+      RequestOutput out;
+      out.id = s.id;
+      process_token(s, r, out);
+      out.prompt_tokens = s.n_prompt;
+      out.completion_tokens = s.n_generated;
+      if (out.finished) finish(s, out.reason);
+      if (s.req.on_output) s.req.on_output(out);
+    }
+  }
+  // 4. Drop finished sequences.
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (seqs_[*it]->done) {
+      seqs_.erase(*it);
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return Status::ok();
+}
+
+Status Engine::run_to_completion() {
+  while (has_work()) LPX_RETURN_IF_ERROR(step());
+  return Status::ok();
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.waiting = static_cast<int>(waiting_.size());
+  s.running = static_cast<int>(running_.size());
+  s.kv_blocks_used = kv_->n_blocks() - kv_->n_free_blocks();
+  return s;
+}
+
+}  // namespace lpx

@@ -1,0 +1,466 @@
+// Runtime ISA selection (CPU detection, LPX_ISA override) and the threaded public kernel API that
+// splits work across a ThreadPool and calls the active path's serial kernels.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "kernels/ops.h"
+#include "kernels/ops_internal.h"
+
+namespace lpx {
+
+size_t wdtype_size(WDType t) { return t == WDType::kF32 ? 4 : 2; }
+
+const char* wdtype_name(WDType t) {
+  switch (t) {
+    case WDType::kF32: return "f32";
+    case WDType::kF16: return "f16";
+    case WDType::kBF16: return "bf16";
+  }
+  return "?";
+}
+
+namespace kernels {
+namespace {
+
+bool cpu_supports(Isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  }
+  return false;
+#else
+  return isa == Isa::kScalar;
+#endif
+}
+
+// vdpbf16ps is only worth it where it runs at (at least) twice the f32 FMA rate: AMD Zen 4/5.
+// On Intel Xeons (Cooper Lake .. Granite Rapids) it runs at or below the f32 FMA rate, so the
+// exact path is both faster and more accurate there.
+bool cpu_bf16_dot_is_fast() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amd");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+const detail::OpsTable* table_for(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return &detail::ref_table();
+    case Isa::kAvx2: return detail::avx2_table();
+    case Isa::kAvx512: return detail::avx512_table();
+  }
+  return nullptr;
+}
+
+bool isa_available(Isa isa) { return table_for(isa) != nullptr && cpu_supports(isa); }
+
+Isa best_isa() {
+  for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+    if (isa_available(isa)) return isa;
+  }
+  return Isa::kScalar;
+}
+
+Isa initial_isa() {
+  const char* env = std::getenv("LPX_ISA");
+  if (env == nullptr || *env == '\0') return best_isa();
+  std::string want(env);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (want == isa_name(isa)) {
+      if (isa_available(isa)) return isa;
+      LPX_LOG_WARN("LPX_ISA=" + want + " is not available on this CPU/build; using " +
+                   isa_name(best_isa()));
+      return best_isa();
+    }
+  }
+  LPX_LOG_WARN("LPX_ISA=" + want + " is not one of scalar|avx2|avx512; using " + isa_name(best_isa()));
+  return best_isa();
+}
+
+MatmulPrecision initial_precision() {
+  const char* env = std::getenv("LPX_MATMUL");
+  if (env == nullptr || *env == '\0') return MatmulPrecision::kAuto;
+  std::string want(env);
+  if (want == "exact") return MatmulPrecision::kExact;
+  if (want == "bf16dot") return MatmulPrecision::kBf16Dot;
+  if (want == "auto") return MatmulPrecision::kAuto;
+  LPX_LOG_WARN("LPX_MATMUL=" + want + " is not one of exact|bf16dot|auto; using auto");
+  return MatmulPrecision::kAuto;
+}
+
+struct State {
+  std::atomic<const detail::OpsTable*> table;
+  std::atomic<int> precision;
+  bool bf16_cpu;
+  bool bf16_fast;
+  State() : table(table_for(initial_isa())), precision(static_cast<int>(initial_precision())),
+            bf16_cpu(cpu_has_avx512_bf16()), bf16_fast(cpu_bf16_dot_is_fast()) {}
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+inline const detail::OpsTable& active() { return *state().table.load(std::memory_order_relaxed); }
+// Whether bf16-weight GEMMs with M >= kBf16DotMinRows use vdpbf16ps now.
+bool bf16_dot_enabled() {
+  State& st = state();
+  if (!st.bf16_cpu || st.table.load(std::memory_order_relaxed)->isa != Isa::kAvx512) return false;
+  switch (static_cast<MatmulPrecision>(st.precision.load(std::memory_order_relaxed))) {
+    case MatmulPrecision::kExact: return false;
+    case MatmulPrecision::kBf16Dot: return true;
+    case MatmulPrecision::kAuto: return st.bf16_fast;
+  }
+  return false;
+}
+
+inline ThreadPool& pool_or_global(ThreadPool* p) { return p != nullptr ? *p : ThreadPool::global(); }
+
+// Minimum elements per chunk for cheap elementwise ops (below this, threading costs more).
+constexpr int64_t kElemGrain = 16384;
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa_available(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+Isa active_isa() { return active().isa; }
+
+Status set_isa(Isa isa) {
+  if (!isa_available(isa)) {
+    return invalid_argument(std::string("kernels: ISA path '") + isa_name(isa) +
+                            "' is not available on this CPU/build");
+  }
+  state().table.store(table_for(isa));
+  return Status::ok();
+}
+
+bool has_bf16_dot() { return active().isa == Isa::kAvx512 && state().bf16_cpu; }
+bool bf16_dot_default() { return bf16_dot_enabled(); }
+
+ScopedIsa::ScopedIsa(Isa isa) : prev_(active_isa()), ok_(set_isa(isa).is_ok()) {}
+ScopedIsa::~ScopedIsa() { (void)set_isa(prev_); }
+
+void set_matmul_precision(MatmulPrecision p) { state().precision.store(static_cast<int>(p)); }
+MatmulPrecision matmul_precision() { return static_cast<MatmulPrecision>(state().precision.load()); }
+
+// ---------------------------------------------------------------------------------------------
+// Matmul.
+
+void gemm(const GemmArgs& in, ThreadPool* pool) {
+  GemmArgs a = in;
+  const int64_t N = a.w.rows, K = a.w.cols;
+  if (a.ldx <= 0) a.ldx = K;
+  if (a.ldy <= 0) a.ldy = N;
+  if (a.M <= 0 || N <= 0) return;
+  LPX_CHECK(a.x != nullptr && a.y != nullptr && a.w.data != nullptr);
+  LPX_CHECK(a.ldx >= K && a.ldy >= N && a.w.stride() >= K);
+  if (K == 0) {
+    if (!a.accumulate) {
+      for (int64_t m = 0; m < a.M; ++m) std::fill(a.y + m * a.ldy, a.y + m * a.ldy + N, 0.0f);
+    }
+    return;
+  }
+  const detail::OpsTable& t = active();
+  ThreadPool& tp = pool_or_global(pool);
+  // Split N into units of 32 rows (one packed panel), keeping >= ~64K multiply-adds per chunk.
+  constexpr int64_t kUnit = 32;
+  const int64_t n_units = (N + kUnit - 1) / kUnit;
+  const int64_t work_per_unit = kUnit * K * std::max<int64_t>(a.M, 4);
+  const int64_t min_units = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, work_per_unit));
+  const bool blocked = t.gemm_blocked != nullptr && a.alpha == 1.0f && a.M >= kBf16DotMinRows;
+  if (blocked) {
+    const bool bf16 = a.w.dtype == WDType::kBF16 && bf16_dot_enabled();
+    void* ap = detail::thread_scratch(1, t.packed_a_bytes(a.M, K, bf16));
+    const int64_t tiles = (a.M + t.gemm_mr - 1) / t.gemm_mr;
+    tp.parallel_for(tiles, [&](int64_t t0, int64_t t1) {
+      t.pack_a(a.x, a.ldx, a.M, K, bf16, t0, t1, ap);
+    }, std::max<int64_t>(1, kElemGrain / (K * t.gemm_mr)));
+    tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
+      const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
+      GemmArgs sub = a;
+      sub.w = a.w.slice_rows(n0, n1);
+      sub.y = a.y + n0;
+      t.gemm_blocked(ap, bf16, sub);
+    }, min_units);
+    return;
+  }
+  tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
+    const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
+    GemmArgs sub = a;
+    sub.w = a.w.slice_rows(n0, n1);
+    sub.y = a.y + n0;
+    t.gemm(sub);
+  }, min_units);
+}
+
+void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool accumulate,
+            ThreadPool* pool) {
+  GemmArgs a;
+  a.x = x;
+  a.w = w;
+  a.y = y;
+  a.M = M;
+  a.accumulate = accumulate;
+  gemm(a, pool);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise / row ops.
+
+void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D,
+             ThreadPool* pool) {
+  LPX_CHECK(gamma.size == D && gamma.data != nullptr);
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
+    t.rmsnorm(x + m0 * D, gamma, eps, y + m0 * D, m1 - m0, D);
+  }, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, D)));
+}
+
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
+          int head_dim, int64_t token_stride, ThreadPool* pool) {
+  LPX_CHECK(head_dim % 2 == 0 && head_dim > 0 && n_heads > 0);
+  if (token_stride == 0) token_stride = int64_t{n_heads} * head_dim;
+  const detail::OpsTable& t = active();
+  const int64_t per_token = int64_t{n_heads} * head_dim;
+  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
+    float* cs = static_cast<float*>(
+        detail::thread_scratch(2, sizeof(float) * static_cast<size_t>((m1 - m0) * head_dim)));
+    detail::rope_tables(positions + m0, inv_freq, m1 - m0, head_dim, cs);
+    t.rope_apply(v + m0 * token_stride, cs, m1 - m0, n_heads, head_dim, token_stride);
+  }, std::max<int64_t>(1, kElemGrain / per_token));
+}
+
+void silu_mul(const float* gate, const float* up, float* out, size_t n, ThreadPool* pool) {
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    t.silu_mul(gate + b, up + b, out + b, static_cast<size_t>(e - b));
+  }, kElemGrain);
+}
+
+void softmax(float* x, int64_t M, int64_t N, ThreadPool* pool) {
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
+    t.softmax(x + m0 * N, m1 - m0, N);
+  }, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, N)));
+}
+
+void add(const float* a, const float* b, float* out, size_t n, ThreadPool* pool) {
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(static_cast<int64_t>(n), [&](int64_t s, int64_t e) {
+    t.add(a + s, b + s, out + s, static_cast<size_t>(e - s));
+  }, 4 * kElemGrain);
+}
+
+void add_bias(float* y, const WeightVector& bias, int64_t M, int64_t N, int64_t ldy) {
+  LPX_CHECK(bias.size == N);
+  if (ldy <= 0) ldy = N;
+  float* row = static_cast<float*>(detail::thread_scratch(3, sizeof(float) * static_cast<size_t>(N)));
+  active().to_f32(bias.data, bias.dtype, row, static_cast<size_t>(N));
+  for (int64_t m = 0; m < M; ++m) active().add(y + m * ldy, row, y + m * ldy, static_cast<size_t>(N));
+}
+
+Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out,
+                 ThreadPool* pool) {
+  for (int64_t m = 0; m < M; ++m) {
+    if (ids[m] < 0 || ids[m] >= table.rows) {
+      return invalid_argument("embedding: token id " + std::to_string(ids[m]) + " at row " +
+                              std::to_string(m) + " is outside the vocabulary [0, " +
+                              std::to_string(table.rows) + ")");
+    }
+  }
+  const detail::OpsTable& t = active();
+  const int64_t D = table.cols;
+  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      t.to_f32(table.row_ptr(ids[m]), table.dtype, out + m * D, static_cast<size_t>(D));
+    }
+  }, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, D)));
+  return Status::ok();
+}
+
+void to_f32(const void* src, WDType t, float* dst, size_t n) { active().to_f32(src, t, dst, n); }
+float dot(const float* a, const float* b, size_t n) { return active().dot(a, b, n); }
+void axpy(float alpha, const float* x, float* y, size_t n) { active().axpy(alpha, x, y, n); }
+
+// ---------------------------------------------------------------------------------------------
+// Attention.
+
+void attention(const AttentionArgs& a, ThreadPool* pool) {
+  LPX_CHECK(a.kv.n_kv_heads > 0 && a.n_heads > 0 && a.n_heads % a.kv.n_kv_heads == 0);
+  LPX_CHECK(a.kv.head_dim > 0 && a.q != nullptr && a.out != nullptr && a.positions != nullptr);
+  LPX_CHECK(a.kv.k_blocks != nullptr ? (a.kv.v_blocks != nullptr && a.kv.block_size > 0)
+                                     : (a.kv.k_base != nullptr && a.kv.v_base != nullptr));
+  for (int64_t j = 0; j < a.n_q; ++j) LPX_CHECK(a.positions[j] >= 0);
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(a.n_q * a.kv.n_kv_heads, [&](int64_t b, int64_t e) {
+    t.attention_items(a, b, e);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// LoRA: one parallel region over (segment, row chunk, column chunk) items, each a serial gemm.
+
+namespace {
+
+struct LoraItem {
+  int seg;
+  int64_t m0, m1, n0, n1;
+};
+
+// Splits every segment into row chunks of kRows and column chunks of n_chunk (n = output columns).
+template <typename NCols>
+LoraItem* make_items(const LoraSegment* segs, int n_segs, int64_t n_chunk, NCols ncols, int64_t* count) {
+  constexpr int64_t kRows = 32;
+  int64_t total = 0;
+  for (int s = 0; s < n_segs; ++s) {
+    const int64_t rows = segs[s].row_end - segs[s].row_begin;
+    if (rows <= 0) continue;
+    total += ((rows + kRows - 1) / kRows) * ((ncols(segs[s]) + n_chunk - 1) / n_chunk);
+  }
+  LoraItem* items = static_cast<LoraItem*>(
+      detail::thread_scratch(3, sizeof(LoraItem) * static_cast<size_t>(std::max<int64_t>(1, total))));
+  int64_t i = 0;
+  for (int s = 0; s < n_segs; ++s) {
+    const LoraSegment& sg = segs[s];
+    for (int64_t m0 = sg.row_begin; m0 < sg.row_end; m0 += kRows) {
+      for (int64_t n0 = 0; n0 < ncols(sg); n0 += n_chunk) {
+        items[i++] = LoraItem{s, m0, std::min(sg.row_end, m0 + kRows), n0, std::min(ncols(sg), n0 + n_chunk)};
+      }
+    }
+  }
+  *count = i;
+  return items;
+}
+
+}  // namespace
+
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
+                 int64_t ld_tmp, ThreadPool* pool) {
+  for (int s = 0; s < n_segs; ++s) LPX_CHECK(segs[s].a.rows <= ld_tmp);
+  int64_t count = 0;
+  LoraItem* items = make_items(segs, n_segs, 16, [](const LoraSegment& sg) { return sg.a.rows; }, &count);
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(count, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const LoraItem& it = items[i];
+      const LoraSegment& sg = segs[it.seg];
+      GemmArgs g;
+      g.x = x + it.m0 * ldx;
+      g.ldx = ldx;
+      g.w = sg.a.slice_rows(it.n0, it.n1);
+      g.y = tmp + it.m0 * ld_tmp + it.n0;
+      g.ldy = ld_tmp;
+      g.M = it.m1 - it.m0;
+      t.gemm(g);
+    }
+  });
+}
+
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
+                 int64_t ldy, ThreadPool* pool) {
+  for (int s = 0; s < n_segs; ++s) LPX_CHECK(segs[s].b.cols <= ld_tmp);
+  int64_t count = 0;
+  LoraItem* items = make_items(segs, n_segs, 256, [](const LoraSegment& sg) { return sg.b.rows; }, &count);
+  const detail::OpsTable& t = active();
+  pool_or_global(pool).parallel_for(count, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const LoraItem& it = items[i];
+      const LoraSegment& sg = segs[it.seg];
+      GemmArgs g;
+      g.x = tmp + it.m0 * ld_tmp;
+      g.ldx = ld_tmp;
+      g.w = sg.b.slice_rows(it.n0, it.n1);
+      g.y = y + it.m0 * ldy + it.n0;
+      g.ldy = ldy;
+      g.M = it.m1 - it.m0;
+      g.accumulate = true;
+      g.alpha = sg.scale;
+      t.gemm(g);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared internals.
+
+namespace detail {
+
+void* thread_scratch(int slot, size_t bytes) {
+  struct Buf {
+    void* p = nullptr;
+    size_t size = 0;
+    ~Buf() { ::operator delete(p, std::align_val_t{64}); }
+  };
+  thread_local Buf bufs[kScratchSlots];
+  LPX_CHECK(slot >= 0 && slot < kScratchSlots);
+  Buf& b = bufs[slot];
+  if (b.size < bytes) {
+    ::operator delete(b.p, std::align_val_t{64});
+    size_t grow = std::max(bytes, b.size + b.size / 2);
+    grow = (grow + 4095) & ~size_t{4095};
+    b.p = ::operator new(grow, std::align_val_t{64});
+    b.size = grow;
+  }
+  return b.p;
+}
+
+void rope_tables(const int32_t* positions, const float* inv_freq, int64_t M, int head_dim, float* cs) {
+  const int half = head_dim / 2;
+  for (int64_t m = 0; m < M; ++m) {
+    float* c = cs + m * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const float angle = static_cast<float>(positions[m]) * inv_freq[i];
+      c[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      c[half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace kernels
+}  // namespace lpx

@@ -1,0 +1,258 @@
+// CPU compute kernels (matmul, norms, RoPE, attention, LoRA SGMV...) behind one runtime-dispatched seam.
+//
+// This is the only kernel header model code includes. Every op has a plain scalar reference in
+// lpx::kernels::ref (serial, double accumulation where it matters) and SIMD versions (AVX2,
+// AVX-512/AVX512-BF16) chosen at startup from the CPU (see Isa below; env LPX_ISA forces one).
+//
+// Conventions:
+//  - Activations are f32; weights are read in their stored dtype (f32, f16, bf16) and widened
+//    exactly to f32. Weight matrices are row-major [N, K] (PyTorch nn.Linear): y = x W^T.
+//  - Threading: ops take a ThreadPool* (nullptr = ThreadPool::global()) and split the work across
+//    its threads; pass a 1-thread pool to run serially. Ops are re-entrant: different threads may
+//    run ops concurrently on different outputs (regions on one pool are serialised).
+//  - Shape/pointer preconditions are checked with LPX_CHECK where cheap (programming errors abort);
+//    data-dependent errors (a token id out of range) come back as Status.
+//  - Outputs must not overlap inputs unless an op says so.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lpx {
+
+class ThreadPool;
+
+// Storage dtype of weights read by the kernels. Local stand-in for lpx::DType (core/dtype.h) until
+// the two are unified; values are bit-compatible with the safetensors F32/F16/BF16 encodings.
+enum class WDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
+size_t wdtype_size(WDType t);       // bytes per element: 4, 2, 2
+const char* wdtype_name(WDType t);  // "f32", "f16", "bf16"
+
+// A row-major weight matrix [rows, cols] in its stored dtype. Not owning.
+// For nn.Linear: rows = N (out features), cols = K (in features).
+struct WeightMatrix {
+  const void* data = nullptr;
+  WDType dtype = WDType::kF32;
+  int64_t rows = 0;              // N
+  int64_t cols = 0;              // K
+  int64_t row_stride_elems = 0;  // elements from one row to the next (>= cols); 0 means cols
+
+  int64_t stride() const { return row_stride_elems > 0 ? row_stride_elems : cols; }
+  const void* row_ptr(int64_t r) const {
+    return static_cast<const char*>(data) + r * stride() * static_cast<int64_t>(wdtype_size(dtype));
+  }
+  // Rows [begin, end) as a matrix of their own.
+  WeightMatrix slice_rows(int64_t begin, int64_t end) const {
+    return WeightMatrix{row_ptr(begin), dtype, end - begin, cols, stride()};
+  }
+};
+
+// A weight vector [size] in its stored dtype (norm gammas, biases). Not owning.
+struct WeightVector {
+  const void* data = nullptr;
+  WDType dtype = WDType::kF32;
+  int64_t size = 0;
+};
+
+namespace kernels {
+
+// ---------------------------------------------------------------------------------------------
+// Instruction-set paths and numerics policy.
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+const char* isa_name(Isa isa);  // "scalar", "avx2", "avx512"
+// Paths compiled in AND supported by this CPU/OS, scalar first, best last.
+std::vector<Isa> available_isas();
+// The path ops use now. Chosen on first use: env LPX_ISA=scalar|avx2|avx512 if set and available
+// (an unavailable or unknown value logs a warning and falls back), else the best available.
+Isa active_isa();
+// Switches the path for the whole process (tests, benchmarks). Not safe while other threads run
+// ops. Error (invalid_argument) if the path is not available here.
+Status set_isa(Isa isa);
+
+// RAII: switch to an ISA for a scope (tests); restores the previous path.
+class ScopedIsa {
+ public:
+  explicit ScopedIsa(Isa isa);
+  ~ScopedIsa();
+  ScopedIsa(const ScopedIsa&) = delete;
+  ScopedIsa& operator=(const ScopedIsa&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  Isa prev_;
+  bool ok_;
+};
+
+// How bf16-weight matmuls with M >= kBf16DotMinRows (prefill) compute. f32/f16 weights, and every
+// matmul with fewer rows (decode: memory bound, so exactness costs nothing), always use exact f32.
+//  kExact:   weights widened exactly to f32, f32 FMAs with f32 accumulation. Differs from the
+//            reference only by summation order (~1e-6 of sum_k |x_k * w_k|).
+//  kBf16Dot: on AVX512-BF16 CPUs, activations are rounded to bf16 (round-to-nearest-even) and
+//            multiplied with vdpbf16ps (f32 accumulation). Error vs the reference is dominated by
+//            the activation rounding: |y - y_ref| <= ~2^-8 * sum_k |x_k * w_k| (measured worst
+//            ~1.4e-3 of that sum on random data; typically ~2^-9 / sqrt(K) of it).
+//  kAuto (default): kBf16Dot where vdpbf16ps is faster than f32 FMAs (AMD Zen 4/5: about 2x),
+//            kExact elsewhere (Intel Xeons run vdpbf16ps at or below the f32 FMA rate).
+// Env LPX_MATMUL=exact|bf16dot|auto sets the initial value.
+enum class MatmulPrecision { kAuto = 0, kExact = 1, kBf16Dot = 2 };
+void set_matmul_precision(MatmulPrecision p);  // process-wide; not safe while ops run
+MatmulPrecision matmul_precision();
+// Rows at or above which the blocked GEMM (and kBf16Dot) is used.
+inline constexpr int64_t kBf16DotMinRows = 16;
+// True when the CPU/path can run the bf16-dot GEMM at all (AVX-512 path + AVX512-BF16).
+bool has_bf16_dot();
+// True when bf16-weight GEMMs with M >= kBf16DotMinRows use it under the current settings.
+bool bf16_dot_default();
+
+// ---------------------------------------------------------------------------------------------
+// Matmul.
+
+// y[m, n] = alpha * sum_k x[m, k] * w[n, k]   (+ y[m, n] when accumulate)
+struct GemmArgs {
+  const float* x = nullptr;  // [M, K] with row stride ldx
+  int64_t ldx = 0;           // 0 means K
+  WeightMatrix w;            // [N, K]
+  float* y = nullptr;        // [M, N] with row stride ldy; must not overlap x
+  int64_t ldy = 0;           // 0 means N
+  int64_t M = 0;
+  bool accumulate = false;
+  float alpha = 1.0f;
+};
+void gemm(const GemmArgs& args, ThreadPool* pool = nullptr);
+
+// The common case: contiguous x [M, K], y [M, N]; y = x W^T (or y += x W^T).
+void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool accumulate = false,
+            ThreadPool* pool = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise / row ops. All pointers f32 unless noted.
+
+// y[m, :] = x[m, :] / sqrt(mean(x[m, :]^2) + eps) * gamma   (x, y: [M, D]; y may equal x)
+void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D,
+             ThreadPool* pool = nullptr);
+
+// Rotary embedding in place, HF "rotate_half" convention: for each token m, head h and
+// i < head_dim/2 with angle = positions[m] * inv_freq[i] (f32 product, then cos/sin):
+//   a = v[i], b = v[i + head_dim/2];  v[i] = a*cos - b*sin;  v[i + head_dim/2] = b*cos + a*sin.
+// v: [M, n_heads, head_dim] with token stride token_stride floats (0 means n_heads*head_dim).
+// head_dim must be even; inv_freq: [head_dim/2].
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
+          int head_dim, int64_t token_stride = 0, ThreadPool* pool = nullptr);
+
+// out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up.  out may equal gate or up.
+void silu_mul(const float* gate, const float* up, float* out, size_t n, ThreadPool* pool = nullptr);
+
+// In-place softmax over each row of x [M, N] (max subtracted first).
+void softmax(float* x, int64_t M, int64_t N, ThreadPool* pool = nullptr);
+
+// out[i] = a[i] + b[i] (residual). out may equal a or b.
+void add(const float* a, const float* b, float* out, size_t n, ThreadPool* pool = nullptr);
+
+// y[m, :] += bias for every row of y [M, N] (row stride ldy, 0 means N).
+void add_bias(float* y, const WeightVector& bias, int64_t M, int64_t N, int64_t ldy = 0);
+
+// out[m, :] = table[ids[m], :] widened to f32. table: [vocab, D]; out: [M, D].
+// Error (invalid_argument) if an id is outside [0, vocab); out is then unspecified.
+Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out,
+                 ThreadPool* pool = nullptr);
+
+// dst[i] = src[i] widened to f32 (n elements of dtype t). Serial.
+void to_f32(const void* src, WDType t, float* dst, size_t n);
+
+// Serial helpers for attention-like code.
+float dot(const float* a, const float* b, size_t n);
+void axpy(float alpha, const float* x, float* y, size_t n);  // y += alpha * x
+
+// ---------------------------------------------------------------------------------------------
+// Attention over a KV cache (one sequence).
+
+// Where keys/values of one sequence live. Position p, kv head h, dim d is at
+//   contiguous: k_base + p * token_stride + h * head_dim + d
+//   paged:      k_blocks[p / block_size] + (p % block_size) * token_stride + h * head_dim + d
+// (same for v). Paged mode is selected by k_blocks != nullptr. f32 only for now.
+struct KvView {
+  const float* k_base = nullptr;
+  const float* v_base = nullptr;
+  const float* const* k_blocks = nullptr;  // [n_blocks] block pointers (paged mode)
+  const float* const* v_blocks = nullptr;
+  int64_t block_size = 0;                  // positions per block (paged mode)
+  int64_t token_stride = 0;                // floats between consecutive positions; 0 = n_kv_heads*head_dim
+  int n_kv_heads = 0;
+  int head_dim = 0;
+
+  int64_t stride() const { return token_stride > 0 ? token_stride : int64_t{n_kv_heads} * head_dim; }
+  const float* key(int64_t pos, int kv_head) const {
+    if (k_blocks == nullptr) return k_base + pos * stride() + int64_t{kv_head} * head_dim;
+    return k_blocks[pos / block_size] + (pos % block_size) * stride() + int64_t{kv_head} * head_dim;
+  }
+  const float* value(int64_t pos, int kv_head) const {
+    if (v_blocks == nullptr) return v_base + pos * stride() + int64_t{kv_head} * head_dim;
+    return v_blocks[pos / block_size] + (pos % block_size) * stride() + int64_t{kv_head} * head_dim;
+  }
+};
+
+// Causal multi-head attention with GQA for n_q query tokens of one sequence:
+//   query token j (absolute position positions[j]) attends to keys 0..positions[j] inclusive;
+//   head h uses kv head h / (n_heads / n_kv_heads); scores scaled by `scale` (0 = 1/sqrt(hd));
+//   softmax with the row max subtracted (online softmax); out[j, h*hd:(h+1)*hd] = sum_t p_t v_t.
+// The caller must already have written keys/values for every position a query sees.
+struct AttentionArgs {
+  const float* q = nullptr;   // [n_q, n_heads, head_dim], token stride q_stride (0 = n_heads*hd)
+  int64_t q_stride = 0;
+  const int32_t* positions = nullptr;  // [n_q] absolute positions (>= 0)
+  int64_t n_q = 0;
+  int n_heads = 0;            // multiple of kv.n_kv_heads
+  KvView kv;
+  float scale = 0.0f;
+  float* out = nullptr;       // [n_q, n_heads * head_dim], token stride out_stride (0 = n_heads*hd)
+  int64_t out_stride = 0;
+};
+void attention(const AttentionArgs& args, ThreadPool* pool = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+// LoRA segmented matmuls (Punica SGMV): rows [row_begin, row_end) of a batch use one adapter.
+// Rows covered by no segment are left untouched. Segments must not overlap.
+
+struct LoraSegment {
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+  WeightMatrix a;      // lora_A [r, K]
+  WeightMatrix b;      // lora_B [N, r]
+  float scale = 1.0f;  // alpha / r (applied in lora_expand)
+};
+
+// tmp[m, 0:r] = x[m, :] A^T for rows m of each segment (r = a.rows). x: [M, K] stride ldx;
+// tmp: [M, >= max r] stride ld_tmp.
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
+                 int64_t ld_tmp, ThreadPool* pool = nullptr);
+// y[m, :] += scale * tmp[m, 0:r] B^T for rows m of each segment. y: [M, N] stride ldy.
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
+                 int64_t ldy, ThreadPool* pool = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+// Scalar references (serial, plain loops; double accumulation in reductions). Same contracts as
+// above; used by tests and as the `scalar` path.
+namespace ref {
+void gemm(const GemmArgs& args);
+void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D);
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
+          int head_dim, int64_t token_stride = 0);
+void silu_mul(const float* gate, const float* up, float* out, size_t n);
+void softmax(float* x, int64_t M, int64_t N);
+void add(const float* a, const float* b, float* out, size_t n);
+Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out);
+float dot(const float* a, const float* b, size_t n);
+void axpy(float alpha, const float* x, float* y, size_t n);
+void attention(const AttentionArgs& args);
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
+                 int64_t ld_tmp);
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
+                 int64_t ldy);
+}  // namespace ref
+
+}  // namespace kernels
+}  // namespace lpx

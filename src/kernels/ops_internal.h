@@ -1,0 +1,59 @@
+// Internal to src/kernels: the per-ISA tables of serial kernels that dispatch.cpp threads and
+// selects between, plus per-thread scratch memory. Model code includes kernels/ops.h instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace lpx::kernels::detail {
+
+// Serial building blocks. Each works on the slice it is given; dispatch.cpp splits the work.
+struct OpsTable {
+  Isa isa;
+  // Any M, any alpha, any weight dtype (inner-product kernel; used for M < kBf16DotMinRows,
+  // alpha != 1 and LoRA).
+  void (*gemm)(const GemmArgs& a);
+  // Blocked GEMM for large M (nullptr/0 on the scalar path). x is first packed into row tiles of
+  // gemm_mr rows (f32, or bf16 pairs when `bf16`) by pack_a, which handles tiles [t0, t1) so
+  // callers can split it; gemm_blocked then computes y for the given W rows (a.x is ignored,
+  // a.alpha must be 1, bf16 requires bf16 weights and an AVX512-BF16 CPU).
+  int gemm_mr;
+  size_t (*packed_a_bytes)(int64_t M, int64_t K, bool bf16);
+  void (*pack_a)(const float* x, int64_t ldx, int64_t M, int64_t K, bool bf16, int64_t t0,
+                 int64_t t1, void* out);
+  void (*gemm_blocked)(const void* a_packed, bool bf16, const GemmArgs& a);
+  void (*rmsnorm)(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
+                  int64_t D);
+  // Rotation for tokens [0, M) given per-token cos/sin tables cs: [M, head_dim] laid out as
+  // cos[0..half) then sin[0..half) per token.
+  void (*rope_apply)(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
+                     int64_t token_stride);
+  void (*silu_mul)(const float* gate, const float* up, float* out, size_t n);
+  void (*softmax)(float* x, int64_t M, int64_t N);
+  void (*add)(const float* a, const float* b, float* out, size_t n);
+  void (*to_f32)(const void* src, WDType t, float* dst, size_t n);
+  float (*dot)(const float* a, const float* b, size_t n);
+  void (*axpy)(float alpha, const float* x, float* y, size_t n);
+  // Attention work items [begin, end): item i = (query token i / n_kv_heads, kv head i % n_kv_heads),
+  // computing all n_heads / n_kv_heads query heads of that group.
+  void (*attention_items)(const AttentionArgs& a, int64_t begin, int64_t end);
+};
+
+const OpsTable& ref_table();
+const OpsTable* avx2_table();    // nullptr when not compiled for this target
+const OpsTable* avx512_table();  // nullptr when not compiled for this target
+
+// 64-byte aligned per-thread scratch, grown on demand (contents not preserved across growth).
+// Slots are independent buffers, valid until the same thread asks the same slot again:
+// 0 = GEMM W panel, 1 = packed x of a blocked GEMM (caller thread), 2 = attention / RoPE tables,
+// 3 = LoRA work items / bias row, 4 = GEMV x split.
+inline constexpr int kScratchSlots = 5;
+void* thread_scratch(int slot, size_t bytes);
+
+// Per-token cos/sin rows for RoPE (shared by all paths so every ISA sees identical angles):
+// cs[m*head_dim + i] = cos(pos*inv_freq[i]), cs[m*head_dim + half + i] = sin(...).
+void rope_tables(const int32_t* positions, const float* inv_freq, int64_t M, int head_dim, float* cs);
+
+}  // namespace lpx::kernels::detail
