@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   reg(lpx::add_inspect_command);
   reg(lpx::add_tokenize_command);
   reg(lpx::add_template_command);
+  reg(lpx::add_bench_command);
   reg(lpx::add_version_command);
   try {
     app.parse(argc, argv);
