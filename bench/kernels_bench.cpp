@@ -1,7 +1,7 @@
 // Kernel micro-benchmarks: bf16 matmul at TinyLlama shapes (M=1 decode: GB/s of weights streamed;
 // M=512 prefill: GFLOP/s) and STREAM-like triad / read bandwidth with the global thread pool.
 // Uses the active ISA (env LPX_ISA) and precision (env LPX_MATMUL); the *_Exact variants force
-// exact f32 products. Weights for M=1 rotate through a 1 GiB arena so they never sit in cache.
+// exact f32 products and *_Avx512Dot the vdpbf16ps engine; the label names the engine used. Weights for M=1 rotate through a 1 GiB arena so they never sit in cache.
 // Besides wall-clock rates, every benchmark reports "...@cpu" rates normalised by the process CPU
 // time per pool thread: on a shared, oversubscribed machine they estimate the unloaded speed
 // (compare like with like: GB/s@cpu of the GEMV against GB/s@cpu of the read/triad).
@@ -73,7 +73,7 @@ BigBuffer& weight_arena() {
   return *arena;
 }
 
-void run_matmul(benchmark::State& state, kernels::MatmulPrecision prec) {
+void run_matmul(benchmark::State& state, kernels::MatmulPrecision prec, bool amx = true) {
   const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
   const size_t wbytes = static_cast<size_t>(N * K) * 2;
   BigBuffer& arena = weight_arena();
@@ -85,6 +85,8 @@ void run_matmul(benchmark::State& state, kernels::MatmulPrecision prec) {
   std::vector<float> y(static_cast<size_t>(M * N));
   const kernels::MatmulPrecision prev = kernels::matmul_precision();
   kernels::set_matmul_precision(prec);
+  kernels::set_amx_enabled(amx);
+  const std::string engine = M >= kernels::kBf16DotMinRows ? kernels::bf16_gemm_engine() : "f32-gemv";
   size_t i = 0;
   CpuClock clock;
   for (auto _ : state) {
@@ -95,15 +97,24 @@ void run_matmul(benchmark::State& state, kernels::MatmulPrecision prec) {
     benchmark::ClobberMemory();
   }
   kernels::set_matmul_precision(prev);
+  kernels::set_amx_enabled(true);
   const double iters = static_cast<double>(state.iterations());
   clock.report(state, "GB/s", iters * static_cast<double>(wbytes) / 1e9);
   clock.report(state, "GFLOP/s", iters * 2.0 * static_cast<double>(M * N * K) / 1e9);
-  state.SetLabel(std::string(kernels::isa_name(kernels::active_isa())) + " threads=" +
+  state.SetLabel(std::string(kernels::isa_name(kernels::active_isa())) + " " + engine + " threads=" +
                  std::to_string(ThreadPool::global().num_threads()));
 }
 
 void BM_MatmulBf16(benchmark::State& state) { run_matmul(state, kernels::matmul_precision()); }
 void BM_MatmulBf16_Exact(benchmark::State& state) { run_matmul(state, kernels::MatmulPrecision::kExact); }
+// vdpbf16ps engine (AMX off); skipped where the CPU lacks AVX512-BF16.
+void BM_MatmulBf16_Avx512Dot(benchmark::State& state) {
+  if (!kernels::has_bf16_dot()) {
+    state.SkipWithError("no AVX512-BF16 on this CPU");
+    return;
+  }
+  run_matmul(state, kernels::MatmulPrecision::kBf16Dot, /*amx=*/false);
+}
 
 void shapes(benchmark::internal::Benchmark* b, bool decode, bool prefill) {
   const int64_t kn[3][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
@@ -116,6 +127,7 @@ void shapes(benchmark::internal::Benchmark* b, bool decode, bool prefill) {
 
 BENCHMARK(BM_MatmulBf16)->Apply([](benchmark::internal::Benchmark* b) { shapes(b, true, true); });
 BENCHMARK(BM_MatmulBf16_Exact)->Apply([](benchmark::internal::Benchmark* b) { shapes(b, false, true); });
+BENCHMARK(BM_MatmulBf16_Avx512Dot)->Apply([](benchmark::internal::Benchmark* b) { shapes(b, false, true); });
 
 // STREAM-like triad a = b + s*c over 3 x 256 MiB, split across the global pool's threads.
 void BM_Triad(benchmark::State& state) {
@@ -169,6 +181,18 @@ void BM_ReadBandwidth(benchmark::State& state) {
   state.SetLabel("threads=" + std::to_string(pool.num_threads()));
 }
 BENCHMARK(BM_ReadBandwidth)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Cost of one parallel_for region with trivial work on the global pool (both threads take part).
+void BM_ParallelForOverhead(benchmark::State& state) {
+  ThreadPool& pool = ThreadPool::global();
+  std::vector<int64_t> sink(static_cast<size_t>(pool.num_threads()) * 16);
+  for (auto _ : state) {
+    pool.parallel_for(pool.num_threads(), [&](int64_t b, int64_t) { sink[static_cast<size_t>(b) * 16] += 1; });
+  }
+  benchmark::DoNotOptimize(sink.data());
+  state.SetLabel("threads=" + std::to_string(pool.num_threads()));
+}
+BENCHMARK(BM_ParallelForOverhead)->UseRealTime();
 
 }  // namespace
 }  // namespace lpx

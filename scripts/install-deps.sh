@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git
-      nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libyaml-cpp-dev libcli11-dev
+      nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libyaml-cpp-dev libcli11-dev zlib1g-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       nodejs npm curl ca-certificates)
 if [[ "${1:-}" == "--dev" ]]; then

@@ -1,8 +1,8 @@
 // ThreadPool: fixed worker threads running static-chunked parallel_for with the caller participating.
 //
-// Thread-safety: parallel_for/run may be called from any thread; concurrent callers on the same pool
-// are serialised (one region runs at a time). A call made from inside a region of the same pool
-// (nested) runs inline on the calling thread. set_num_threads/set_spin_us must not race with a
+// Thread-safety: parallel_for/run_on_all may be called from any thread; concurrent callers on the
+// same pool are serialised (one region runs at a time). A call made from inside a region of any
+// pool (nested) runs inline on the calling thread. set_num_threads/set_spin_us must not race with a
 // region on the same pool (call them at startup). The task function must not throw (noexcept
 // boundary: an escaping exception terminates the process).
 // Cost: a region wakes the workers through a shared generation counter; workers spin
@@ -50,7 +50,8 @@ class ThreadPool {
     run_region(n, min_chunk, &call_range<Fn>, const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
-  // Runs fn(thread_index, thread_count) once on each of num_threads() threads (index 0 = caller).
+  // Runs fn(index, count) once for each index in [0, count = num_threads()): index 0 on the
+  // caller, index t normally on worker t (the caller runs it instead if that worker is late).
   template <typename F>
   void run_on_all(F&& fn) {
     auto per_thread = [&fn, this](int64_t b, int64_t) { fn(static_cast<int>(b), num_threads_); };

@@ -246,7 +246,7 @@ std::string py_repr(const PyObject* obj, size_t max_chars) {
 class Unpickler {
  public:
   Unpickler(const uint8_t* data, size_t size, const std::string& name, const UnpickleLimits& limits)
-      : d_(data), n_(size), name_(name), limits_(limits) {}
+      : d_(data), n_(size), name_(name), limits_(limits), key_budget_((size_t{64} << 20) + 16 * size) {}
 
   Result<PickleDocument> run();
 
@@ -398,6 +398,9 @@ class Unpickler {
   // Canonical hash key of a dict key; error for unhashable values.
   Status key_of(const PyObject* k, std::string* out, size_t depth) const {
     if (depth > limits_.max_key_depth) return resource_exhausted(where() + ": dict key nested too deeply");
+    const size_t text_len = (k->kind == PyKind::kStr || k->kind == PyKind::kBytes || k->kind == PyKind::kGlobal) ? k->text.size() : 0;
+    if (out->size() + text_len > kMaxKeyBytes)
+      return resource_exhausted(where() + ": dict key longer than " + std::to_string(kMaxKeyBytes) + " bytes");
     switch (k->kind) {
       case PyKind::kNone: *out += 'n'; return Status::ok();
       case PyKind::kBool: *out += k->boolean ? "i1;" : "i0;"; return Status::ok();  // True == 1 in Python
@@ -429,6 +432,9 @@ class Unpickler {
       return bad(std::string("SETITEM target is a ") + py_kind_name(dict->kind) + ", not a dict");
     std::string canon;
     LPX_RETURN_IF_ERROR(key_of(key, &canon, 0));
+    // Hashing keys costs their length each time; bound the total so memo reuse cannot blow up.
+    if (canon.size() > key_budget_) return resource_exhausted(where() + ": too many dict key bytes");
+    key_budget_ -= canon.size();
     auto& index = dict_index_[dict];
     auto [it, inserted] = index.emplace(std::move(canon), dict->entries.size());
     if (inserted) {
@@ -465,6 +471,8 @@ class Unpickler {
   PyObject* true_ = nullptr;
   PyObject* false_ = nullptr;
   PyObject* small_ints_[257] = {};
+  static constexpr size_t kMaxKeyBytes = 64 * 1024;  // one canonical dict key
+  size_t key_budget_;                                // all dict keys together
 };
 
 Result<PyObject*> Unpickler::persistent_load(PyObject* pid) {

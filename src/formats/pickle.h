@@ -26,7 +26,9 @@
 //   - BUILD on a dict (OrderedDict's attribute state, e.g. state_dict()'s `_metadata`): the
 //     state (a dict or None) is accepted and ignored. BUILD on anything else is refused.
 // Limits (UnpickleLimits): stack depth, memo entries, objects created, container nesting when
-// hashing dict keys; exceeding one fails with kResourceExhausted. Malformed input (truncation,
+// hashing dict keys; also one dict key <= 64 KiB and all dict keys together <= 64 MiB + 16 x the
+// pickle size (so memo reuse cannot make hashing explode); exceeding one fails with
+// kResourceExhausted. Malformed input (truncation,
 // stack underflow, missing MARK, unknown memo index, wrong argument types, unhashable dict key,
 // missing STOP) fails with kCorrupt; refused opcodes/globals with kUnsupported. Messages read
 // "NAME: pickle byte OFFSET (OPCODE): problem".

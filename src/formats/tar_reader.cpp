@@ -12,7 +12,15 @@ namespace {
 constexpr size_t kBlock = 512;
 constexpr uint64_t kMaxMetaBytes = 1u << 20;  // GNU long names, pax headers
 
-std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+// 'text' (built by appends: GCC 12 warns falsely on "'" + std::string + "'").
+std::string q(std::string_view s) {
+  std::string r;
+  r.reserve(s.size() + 2);
+  r += '\'';
+  r.append(s);
+  r += '\'';
+  return r;
+}
 
 uint64_t round_up_block(uint64_t n) { return (n + kBlock - 1) / kBlock * kBlock; }
 

@@ -8,7 +8,15 @@
 namespace lpx {
 namespace {
 
-std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+// 'text' (built by appends: GCC 12 warns falsely on "'" + std::string + "'").
+std::string q(std::string_view s) {
+  std::string r;
+  r.reserve(s.size() + 2);
+  r += '\'';
+  r.append(s);
+  r += '\'';
+  return r;
+}
 
 std::string dims_to_string(const std::vector<int64_t>& v) { return shape_to_string(v); }
 

@@ -33,7 +33,15 @@ uint64_t rd64(const uint8_t* p) { return static_cast<uint64_t>(rd32(p)) | (stati
 // [off, off + len) inside [0, size)?
 bool in_range(uint64_t off, uint64_t len, uint64_t size) { return off <= size && len <= size - off; }
 
-std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+// 'text' (built by appends: GCC 12 warns falsely on "'" + std::string + "'").
+std::string q(std::string_view s) {
+  std::string r;
+  r.reserve(s.size() + 2);
+  r += '\'';
+  r.append(s);
+  r += '\'';
+  return r;
+}
 
 // Slicing-by-8 CRC-32 tables (reflected polynomial 0xEDB88320).
 struct CrcTables {

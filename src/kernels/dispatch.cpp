@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "core/check.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
@@ -108,22 +113,43 @@ Isa initial_isa() {
 
 MatmulPrecision initial_precision() {
   const char* env = std::getenv("LPX_MATMUL");
-  if (env == nullptr || *env == '\0') return MatmulPrecision::kAuto;
+  // Default: exact f32 products. Every row then gets the same arithmetic whatever the batch, so a
+  // request's output does not depend on what it is batched with; LPX_MATMUL=auto opts into bf16
+  // activations (AMX / vdpbf16ps) for large-M prefill.
+  if (env == nullptr || *env == '\0') return MatmulPrecision::kExact;
   std::string want(env);
   if (want == "exact") return MatmulPrecision::kExact;
   if (want == "bf16dot") return MatmulPrecision::kBf16Dot;
   if (want == "auto") return MatmulPrecision::kAuto;
-  LPX_LOG_WARN("LPX_MATMUL=" + want + " is not one of exact|bf16dot|auto; using auto");
-  return MatmulPrecision::kAuto;
+  LPX_LOG_WARN("LPX_MATMUL=" + want + " is not one of exact|bf16dot|auto; using exact");
+  return MatmulPrecision::kExact;
+}
+
+bool cpu_has_amx_bf16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+         cpu_supports(Isa::kAvx512) && cpu_has_avx512_bf16();
+#else
+  return false;
+#endif
+}
+
+bool env_amx_allowed() {
+  const char* env = std::getenv("LPX_AMX");
+  return env == nullptr || std::string(env) != "0";
 }
 
 struct State {
   std::atomic<const detail::OpsTable*> table;
   std::atomic<int> precision;
+  std::atomic<bool> amx_enabled;
   bool bf16_cpu;
   bool bf16_fast;
+  bool amx_ok;
   State() : table(table_for(initial_isa())), precision(static_cast<int>(initial_precision())),
-            bf16_cpu(cpu_has_avx512_bf16()), bf16_fast(cpu_bf16_dot_is_fast()) {}
+            amx_enabled(env_amx_allowed()), bf16_cpu(cpu_has_avx512_bf16()),
+            bf16_fast(cpu_bf16_dot_is_fast()), amx_ok(detail::request_amx()) {}
 };
 
 State& state() {
@@ -132,16 +158,21 @@ State& state() {
 }
 
 inline const detail::OpsTable& active() { return *state().table.load(std::memory_order_relaxed); }
-// Whether bf16-weight GEMMs with M >= kBf16DotMinRows use vdpbf16ps now.
-bool bf16_dot_enabled() {
+// The blocked-GEMM mode for bf16 weights under the current settings (see MatmulPrecision).
+detail::GemmMode bf16_gemm_mode() {
   State& st = state();
-  if (!st.bf16_cpu || st.table.load(std::memory_order_relaxed)->isa != Isa::kAvx512) return false;
-  switch (static_cast<MatmulPrecision>(st.precision.load(std::memory_order_relaxed))) {
-    case MatmulPrecision::kExact: return false;
-    case MatmulPrecision::kBf16Dot: return true;
-    case MatmulPrecision::kAuto: return st.bf16_fast;
+  if (!st.bf16_cpu || st.table.load(std::memory_order_relaxed)->isa != Isa::kAvx512) {
+    return detail::GemmMode::kF32;
   }
-  return false;
+  const bool amx = st.amx_ok && st.amx_enabled.load(std::memory_order_relaxed);
+  switch (static_cast<MatmulPrecision>(st.precision.load(std::memory_order_relaxed))) {
+    case MatmulPrecision::kExact: return detail::GemmMode::kF32;
+    case MatmulPrecision::kBf16Dot: return amx ? detail::GemmMode::kAmx : detail::GemmMode::kBf16Dot;
+    case MatmulPrecision::kAuto:
+      if (amx) return detail::GemmMode::kAmx;
+      return st.bf16_fast ? detail::GemmMode::kBf16Dot : detail::GemmMode::kF32;
+  }
+  return detail::GemmMode::kF32;
 }
 
 inline ThreadPool& pool_or_global(ThreadPool* p) { return p != nullptr ? *p : ThreadPool::global(); }
@@ -180,7 +211,16 @@ Status set_isa(Isa isa) {
 }
 
 bool has_bf16_dot() { return active().isa == Isa::kAvx512 && state().bf16_cpu; }
-bool bf16_dot_default() { return bf16_dot_enabled(); }
+bool has_amx() { return active().isa == Isa::kAvx512 && state().amx_ok; }
+void set_amx_enabled(bool enabled) { state().amx_enabled.store(enabled); }
+const char* bf16_gemm_engine() {
+  switch (bf16_gemm_mode()) {
+    case detail::GemmMode::kAmx: return "amx";
+    case detail::GemmMode::kBf16Dot: return "avx512bf16";
+    case detail::GemmMode::kF32: break;
+  }
+  return "f32";
+}
 
 ScopedIsa::ScopedIsa(Isa isa) : prev_(active_isa()), ok_(set_isa(isa).is_ok()) {}
 ScopedIsa::~ScopedIsa() { (void)set_isa(prev_); }
@@ -214,18 +254,20 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   const int64_t min_units = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, work_per_unit));
   const bool blocked = t.gemm_blocked != nullptr && a.alpha == 1.0f && a.M >= kBf16DotMinRows;
   if (blocked) {
-    const bool bf16 = a.w.dtype == WDType::kBF16 && bf16_dot_enabled();
-    void* ap = detail::thread_scratch(1, t.packed_a_bytes(a.M, K, bf16));
-    const int64_t tiles = (a.M + t.gemm_mr - 1) / t.gemm_mr;
-    tp.parallel_for(tiles, [&](int64_t t0, int64_t t1) {
-      t.pack_a(a.x, a.ldx, a.M, K, bf16, t0, t1, ap);
-    }, std::max<int64_t>(1, kElemGrain / (K * t.gemm_mr)));
+    detail::GemmMode mode = a.w.dtype == WDType::kBF16 ? bf16_gemm_mode() : detail::GemmMode::kF32;
+    if (!t.supports_mode(mode)) mode = detail::GemmMode::kF32;
+    void* ap = detail::thread_scratch(1, t.packed_a_bytes(a.M, K, mode));
+    const int64_t units = t.pack_a_units(a.M, mode);
+    const int64_t rows_per_unit = (a.M + units - 1) / units;
+    tp.parallel_for(units, [&](int64_t u0, int64_t u1) {
+      t.pack_a(a.x, a.ldx, a.M, K, mode, u0, u1, ap);
+    }, std::max<int64_t>(1, kElemGrain / (K * rows_per_unit)));
     tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
       const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
       GemmArgs sub = a;
       sub.w = a.w.slice_rows(n0, n1);
       sub.y = a.y + n0;
-      t.gemm_blocked(ap, bf16, sub);
+      t.gemm_blocked(ap, mode, sub);
     }, min_units);
     return;
   }
@@ -447,6 +489,20 @@ void* thread_scratch(int slot, size_t bytes) {
     b.size = grow;
   }
   return b.p;
+}
+
+bool request_amx() {
+#if defined(__linux__) && defined(__x86_64__) && defined(SYS_arch_prctl)
+  static const bool ok = [] {
+    if (!cpu_has_amx_bf16()) return false;
+    constexpr int kArchReqXcompPerm = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr int kXfeatureXtiledata = 18;     // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
 }
 
 void rope_tables(const int32_t* positions, const float* inv_freq, int64_t M, int head_dim, float* cs) {

@@ -2,7 +2,10 @@
 //
 // This is the only kernel header model code includes. Every op has a plain scalar reference in
 // lpx::kernels::ref (serial, double accumulation where it matters) and SIMD versions (AVX2,
-// AVX-512/AVX512-BF16) chosen at startup from the CPU (see Isa below; env LPX_ISA forces one).
+// AVX-512, plus AVX512-BF16 / AMX-BF16 engines for bf16 prefill GEMMs) chosen at startup from the
+// CPU (see Isa below; env LPX_ISA forces one). Weights are used in their load-time row-major
+// layout (no prepacking): decode GEMVs stream rows sequentially, prefill GEMMs pack each W panel
+// once per call (a few % of the GEMM time).
 //
 // Conventions:
 //  - Activations are f32; weights are read in their stored dtype (f32, f16, bf16) and widened
@@ -91,22 +94,35 @@ class ScopedIsa {
 // matmul with fewer rows (decode: memory bound, so exactness costs nothing), always use exact f32.
 //  kExact:   weights widened exactly to f32, f32 FMAs with f32 accumulation. Differs from the
 //            reference only by summation order (~1e-6 of sum_k |x_k * w_k|).
-//  kBf16Dot: on AVX512-BF16 CPUs, activations are rounded to bf16 (round-to-nearest-even) and
-//            multiplied with vdpbf16ps (f32 accumulation). Error vs the reference is dominated by
-//            the activation rounding: |y - y_ref| <= ~2^-8 * sum_k |x_k * w_k| (measured worst
-//            ~1.4e-3 of that sum on random data; typically ~2^-9 / sqrt(K) of it).
-//  kAuto (default): kBf16Dot where vdpbf16ps is faster than f32 FMAs (AMD Zen 4/5: about 2x),
-//            kExact elsewhere (Intel Xeons run vdpbf16ps at or below the f32 FMA rate).
-// Env LPX_MATMUL=exact|bf16dot|auto sets the initial value.
+//  kBf16Dot: activations are rounded to bf16 (round-to-nearest-even) and multiplied exactly with
+//            the bf16 weights, accumulating in f32: AMX-BF16 (tdpbf16ps) where the CPU and OS
+//            allow it, else AVX512-BF16 (vdpbf16ps); exact f32 on CPUs with neither. The error vs
+//            the reference is dominated by the activation rounding:
+//            |y - y_ref| <= ~2^-8 * sum_k |x_k * w_k| (measured worst ~1.4e-3 of that sum on
+//            random data; typically ~2^-9 / sqrt(K) of it).
+//  kAuto:    the fastest engine: AMX if available (Intel Sapphire Rapids and later;
+//            measured ~5x the f32 GEMM rate), else vdpbf16ps where it beats f32 FMAs (AMD Zen 4/5,
+//            ~2x), else kExact (Intel Xeons without AMX run vdpbf16ps at or below the f32 rate).
+//            So prefill (M >= 16) and decode (M < 16) logits can differ by ~1e-3 relative.
+// Default: kExact, so a row's result never depends on the batch it is in (the engine's batched ==
+// solo invariant) and logits match the reference. Env LPX_MATMUL=exact|bf16dot|auto sets the
+// initial value; env LPX_AMX=0 disallows AMX.
+// AMX needs Linux >= 5.16; the kernels ask for the tile state once (arch_prctl) on first use, which
+// enlarges signal frames for this process (a tiny sigaltstack would make that request fail, and
+// AMX is then simply not used).
 enum class MatmulPrecision { kAuto = 0, kExact = 1, kBf16Dot = 2 };
 void set_matmul_precision(MatmulPrecision p);  // process-wide; not safe while ops run
 MatmulPrecision matmul_precision();
-// Rows at or above which the blocked GEMM (and kBf16Dot) is used.
+// Rows at or above which the blocked GEMM (and the bf16 engines) is used.
 inline constexpr int64_t kBf16DotMinRows = 16;
-// True when the CPU/path can run the bf16-dot GEMM at all (AVX-512 path + AVX512-BF16).
+// True when the active path can run the vdpbf16ps GEMM (AVX-512 path + AVX512-BF16).
 bool has_bf16_dot();
-// True when bf16-weight GEMMs with M >= kBf16DotMinRows use it under the current settings.
-bool bf16_dot_default();
+// True when the active path can run the AMX GEMM (AVX-512 path + AMX-BF16 + OS permission).
+bool has_amx();
+// Allows/disallows AMX (default: allowed unless env LPX_AMX=0). For tests and benchmarks.
+void set_amx_enabled(bool enabled);
+// The engine bf16-weight GEMMs with M >= kBf16DotMinRows use now: "amx", "avx512bf16" or "f32".
+const char* bf16_gemm_engine();
 
 // ---------------------------------------------------------------------------------------------
 // Matmul.
@@ -171,9 +187,11 @@ void axpy(float alpha, const float* x, float* y, size_t n);  // y += alpha * x
 // Attention over a KV cache (one sequence).
 
 // Where keys/values of one sequence live. Position p, kv head h, dim d is at
-//   contiguous: k_base + p * token_stride + h * head_dim + d
-//   paged:      k_blocks[p / block_size] + (p % block_size) * token_stride + h * head_dim + d
-// (same for v). Paged mode is selected by k_blocks != nullptr. f32 only for now.
+//   contiguous: k_base + p * token_stride + h * head_stride + d
+//   paged:      k_blocks[p / block_size] + (p % block_size) * token_stride + h * head_stride + d
+// (same for v). Paged mode is selected by k_blocks != nullptr. Defaults give the [pos][head][dim]
+// layout; a head-major block ([head][pos][dim]) is token_stride = head_dim,
+// head_stride = block_size * head_dim. f32 only for now.
 struct KvView {
   const float* k_base = nullptr;
   const float* v_base = nullptr;
@@ -183,15 +201,17 @@ struct KvView {
   int64_t token_stride = 0;                // floats between consecutive positions; 0 = n_kv_heads*head_dim
   int n_kv_heads = 0;
   int head_dim = 0;
+  int64_t head_stride = 0;                 // floats between kv heads; 0 = head_dim
 
   int64_t stride() const { return token_stride > 0 ? token_stride : int64_t{n_kv_heads} * head_dim; }
+  int64_t hstride() const { return head_stride > 0 ? head_stride : int64_t{head_dim}; }
   const float* key(int64_t pos, int kv_head) const {
-    if (k_blocks == nullptr) return k_base + pos * stride() + int64_t{kv_head} * head_dim;
-    return k_blocks[pos / block_size] + (pos % block_size) * stride() + int64_t{kv_head} * head_dim;
+    if (k_blocks == nullptr) return k_base + pos * stride() + kv_head * hstride();
+    return k_blocks[pos / block_size] + (pos % block_size) * stride() + kv_head * hstride();
   }
   const float* value(int64_t pos, int kv_head) const {
-    if (v_blocks == nullptr) return v_base + pos * stride() + int64_t{kv_head} * head_dim;
-    return v_blocks[pos / block_size] + (pos % block_size) * stride() + int64_t{kv_head} * head_dim;
+    if (v_blocks == nullptr) return v_base + pos * stride() + kv_head * hstride();
+    return v_blocks[pos / block_size] + (pos % block_size) * stride() + kv_head * hstride();
   }
 };
 

@@ -239,14 +239,18 @@ constexpr int kMR = 6;
 constexpr int kNR = 16;
 constexpr int64_t kKC = 256;  // panel 16 KiB + A tile 6 KiB in L1
 
-size_t avx2_packed_a_bytes(int64_t M, int64_t K, bool bf16) {
-  LPX_CHECK(!bf16);
+bool avx2_supports_mode(detail::GemmMode mode) { return mode == detail::GemmMode::kF32; }
+
+size_t avx2_packed_a_bytes(int64_t M, int64_t K, detail::GemmMode mode) {
+  LPX_CHECK(mode == detail::GemmMode::kF32);
   return static_cast<size_t>((M + kMR - 1) / kMR * kMR * K * 4);
 }
 
-void avx2_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, bool bf16, int64_t t0, int64_t t1,
-                 void* out) {
-  LPX_CHECK(!bf16);
+int64_t avx2_pack_a_units(int64_t M, detail::GemmMode) { return (M + kMR - 1) / kMR; }
+
+void avx2_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode, int64_t t0,
+                 int64_t t1, void* out) {
+  LPX_CHECK(mode == detail::GemmMode::kF32);
   static_assert(kKC % 8 == 0, "pack chunks must not straddle k blocks");
   const int64_t mpad = (M + kMR - 1) / kMR * kMR;
   const __m256i tile_lanes = lane_mask(kMR);
@@ -353,8 +357,8 @@ void avx2_gemm(const GemmArgs& a) {
   }
 }
 
-void avx2_gemm_blocked(const void* a_packed, bool bf16, const GemmArgs& a) {
-  LPX_CHECK(!bf16 && a.alpha == 1.0f);
+void avx2_gemm_blocked(const void* a_packed, detail::GemmMode mode, const GemmArgs& a) {
+  LPX_CHECK(mode == detail::GemmMode::kF32 && a.alpha == 1.0f);
   const int64_t ldy = a.ldy > 0 ? a.ldy : a.w.rows;
   const float* ap = static_cast<const float*>(a_packed);
   switch (a.w.dtype) {
@@ -572,8 +576,9 @@ const OpsTable* avx2_table() {
   static const OpsTable table = {
       Isa::kAvx2,
       &avx2_gemm,
-      kMR,
+      &avx2_supports_mode,
       &avx2_packed_a_bytes,
+      &avx2_pack_a_units,
       &avx2_pack_a,
       &avx2_gemm_blocked,
       &avx2_rmsnorm,

@@ -9,21 +9,29 @@
 
 namespace lpx::kernels::detail {
 
+// How a blocked (large-M) GEMM multiplies.
+enum class GemmMode : int {
+  kF32 = 0,      // exact: weights widened to f32, f32 FMAs
+  kBf16Dot = 1,  // activations rounded to bf16, AVX512-BF16 vdpbf16ps
+  kAmx = 2,      // activations rounded to bf16, AMX-BF16 tdpbf16ps
+};
+
 // Serial building blocks. Each works on the slice it is given; dispatch.cpp splits the work.
 struct OpsTable {
   Isa isa;
   // Any M, any alpha, any weight dtype (inner-product kernel; used for M < kBf16DotMinRows,
   // alpha != 1 and LoRA).
   void (*gemm)(const GemmArgs& a);
-  // Blocked GEMM for large M (nullptr/0 on the scalar path). x is first packed into row tiles of
-  // gemm_mr rows (f32, or bf16 pairs when `bf16`) by pack_a, which handles tiles [t0, t1) so
-  // callers can split it; gemm_blocked then computes y for the given W rows (a.x is ignored,
-  // a.alpha must be 1, bf16 requires bf16 weights and an AVX512-BF16 CPU).
-  int gemm_mr;
-  size_t (*packed_a_bytes)(int64_t M, int64_t K, bool bf16);
-  void (*pack_a)(const float* x, int64_t ldx, int64_t M, int64_t K, bool bf16, int64_t t0,
-                 int64_t t1, void* out);
-  void (*gemm_blocked)(const void* a_packed, bool bf16, const GemmArgs& a);
+  // Blocked GEMM for large M (nullptr on the scalar path). x is first packed once per call by
+  // pack_a (split by the caller into `pack_a_units` independent units [u0, u1)), then
+  // gemm_blocked computes y for the given W rows (a.x is ignored, a.alpha must be 1).
+  // Modes other than kF32 need bf16 weights and the matching CPU support (checked by dispatch).
+  bool (*supports_mode)(GemmMode mode);
+  size_t (*packed_a_bytes)(int64_t M, int64_t K, GemmMode mode);
+  int64_t (*pack_a_units)(int64_t M, GemmMode mode);
+  void (*pack_a)(const float* x, int64_t ldx, int64_t M, int64_t K, GemmMode mode, int64_t u0,
+                 int64_t u1, void* out);
+  void (*gemm_blocked)(const void* a_packed, GemmMode mode, const GemmArgs& a);
   void (*rmsnorm)(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
                   int64_t D);
   // Rotation for tokens [0, M) given per-token cos/sin tables cs: [M, head_dim] laid out as
@@ -42,6 +50,8 @@ struct OpsTable {
 };
 
 const OpsTable& ref_table();
+// Asks the OS for AMX tile state (Linux arch_prctl); true if AMX-BF16 may be used. Idempotent.
+bool request_amx();
 const OpsTable* avx2_table();    // nullptr when not compiled for this target
 const OpsTable* avx512_table();  // nullptr when not compiled for this target
 

@@ -237,7 +237,8 @@ const OpsTable& ref_table() {
   static const OpsTable table = {
       Isa::kScalar,
       &ref::gemm,
-      0,
+      nullptr,
+      nullptr,
       nullptr,
       nullptr,
       nullptr,

@@ -272,6 +272,17 @@ TEST(Unpickle, Limits) {
   for (int i = 0; i < 100; ++i) t.op(0x85);
   t.op('N').op('s');
   expect_error(unpickle_str(t.stop()).status(), StatusCode::kResourceExhausted, {"nested too deeply"});
+  // A key that doubles with each level through the memo: (x, x), ((x, x), (x, x)), ...
+  Pk e;
+  e.op('}').op('N');
+  for (int i = 0; i < 30; ++i) e.op('q').op(0).op('h').op(0).op(0x86);
+  e.op('N').op('s');
+  expect_error(unpickle_str(e.stop(), "exp.pkl").status(), StatusCode::kResourceExhausted, {"exp.pkl", "dict key longer than"});
+  // A long str key reused many times stays within the key-bytes budget.
+  Pk r;
+  r.op('}').str(std::string(60000, 'k')).op('q').op(0).op('N').op('s');
+  for (int i = 0; i < 3000; ++i) r.op('h').op(0).op('N').op('s');
+  expect_error(unpickle_str(r.stop(), "budget.pkl").status(), StatusCode::kResourceExhausted, {"budget.pkl", "key bytes"});
 }
 
 TEST(Unpickle, TensorArguments) {

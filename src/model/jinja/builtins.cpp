@@ -634,7 +634,27 @@ Value min_max(Interpreter& in, const Value& v, CallArgs& a, bool want_max, const
 Value f_max(Interpreter& in, const Value& v, CallArgs& a) { return min_max(in, v, a, true, "max"); }
 Value f_min(Interpreter& in, const Value& v, CallArgs& a) { return min_max(in, v, a, false, "min"); }
 
-Value f_pprint(Interpreter& in, const Value& v, CallArgs&) { return in.str(repr(in, v)); }
+// pprint.pformat without line wrapping: repr() with dict keys sorted.
+Value sorted_dicts(Interpreter& in, const Value& v, int depth) {
+  if (depth > 200) raise("RecursionError", "maximum recursion depth exceeded");
+  if (v.is_dict()) {
+    std::vector<Value> keys;
+    for (const auto& kv : v.dict()->items) keys.push_back(kv.first);
+    std::vector<Value> order = keys;
+    sort_values(order, keys, false);
+    Dict* d = in.heap().new_dict();
+    for (const Value& k : order) d->set(k, sorted_dicts(in, *v.dict()->find(k), depth + 1));
+    return Value::dict(d);
+  }
+  if (v.is_list() && (v.list()->kind == ListKind::kList || v.list()->kind == ListKind::kTuple)) {
+    std::vector<Value> items;
+    for (const Value& x : v.list()->items) items.push_back(sorted_dicts(in, x, depth + 1));
+    return in.new_list(std::move(items), v.list()->kind);
+  }
+  return v;
+}
+
+Value f_pprint(Interpreter& in, const Value& v, CallArgs&) { return in.str(repr(in, sorted_dicts(in, v, 0))); }
 
 Value f_replace(Interpreter& in, const Value& v, CallArgs& a) {
   Params p(a, "replace", {"old", "new", "count"});
@@ -1525,7 +1545,8 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     for (int64_t i = b; i < std::min(e, n); ++i) {
       if (equals(l->items[static_cast<size_t>(i)], p.get(0))) return Value::integer(i);
     }
-    raise("ValueError", repr(in, p.get(0)) + " is not in " + type_name(self));
+    if (self.list()->kind == ListKind::kTuple) raise("ValueError", "tuple.index(x): x not in tuple");
+    raise("ValueError", repr(in, p.get(0)) + " is not in list");
   }
   if (name == "copy") return in.new_list(l->items);
   // mutating methods (list only)

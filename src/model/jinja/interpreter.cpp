@@ -118,7 +118,7 @@ Value LoopContext::call(Interpreter& in, CallArgs& args) {
   if (!active) raise("RuntimeError", "a recursive loop can only be called while it runs");
   if (args.args.size() != 1 || !args.kwargs.empty()) raise("TypeError", "loop() takes exactly one argument");
   Interpreter::DepthGuard guard(&in);
-  return in.str(in.run_loop(*stmt, parent, in.iterate(args.args[0]), depth0 + 1));
+  return in.str(in.run_loop(*stmt, parent, in.iterate(args.args[0]), depth0 + 1, nullptr));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ Interpreter::Interpreter(const Program& program, const RenderOptions& options)
 Interpreter::DepthGuard::DepthGuard(Interpreter* i) : in(i) {
   if (++in->depth_ > in->options_.limits.max_call_depth) {
     --in->depth_;
-    raise("RecursionError", "maximum template call depth exceeded (limit " +
+    raise("RecursionError", "maximum recursion depth exceeded (template call depth limit " +
                                 std::to_string(in->options_.limits.max_call_depth) + ")");
   }
 }
@@ -667,20 +667,21 @@ Flow Interpreter::exec_list(const StmtList& list, Scope* scope, std::string& out
   return Flow::kNormal;
 }
 
-void Interpreter::render_block(const StmtList& body, Scope* parent, bool heap_scope, std::string& out) {
+Flow Interpreter::render_block(const StmtList& body, Scope* parent, bool heap_scope, std::string& out) {
   if (heap_scope) {
     Scope* s = heap_.new_scope();
     s->parent = parent;
-    exec_list(body, s, out);
-  } else {
-    Scope s;
-    s.parent = parent;
-    exec_list(body, &s, out);
+    return exec_list(body, s, out);
   }
+  Scope s;
+  s.parent = parent;
+  return exec_list(body, &s, out);
 }
 
-std::string Interpreter::run_loop(const Stmt& s, Scope* parent, std::vector<Value> items, int depth0) {
+std::string Interpreter::run_loop(const Stmt& s, Scope* parent, std::vector<Value> items, int depth0,
+                                  bool* completed_any) {
   std::string out;
+  bool completed = false;
   LoopContext* loop = heap_.make<LoopContext>();
   loop->items = std::move(items);
   loop->depth0 = depth0;
@@ -697,8 +698,11 @@ std::string Interpreter::run_loop(const Stmt& s, Scope* parent, std::vector<Valu
     scope->set("loop", Value::object(loop));
     Flow f = exec_list(s.body, scope, out);
     if (f == Flow::kBreak) break;
+    // Jinja2 quirk: `else` runs unless some iteration reached the end of the body.
+    if (f == Flow::kNormal) completed = true;
   }
   loop->active = false;
+  if (completed_any != nullptr) *completed_any = completed;
   return out;
 }
 
@@ -718,12 +722,18 @@ Flow Interpreter::exec_for(const Stmt& s, Scope* scope, std::string& out) {
     }
     items = std::move(kept);
   }
-  if (items.empty()) {
-    if (!s.else_body.empty()) return exec_list(s.else_body, scope, out);
-    return Flow::kNormal;
+  bool completed = false;
+  if (!items.empty()) {
+    std::string body = run_loop(s, scope, std::move(items), 0, &completed);
+    emit(out, body);
   }
-  std::string body = run_loop(s, scope, std::move(items), 0);
-  emit(out, body);
+  if (!completed && !s.else_body.empty()) {
+    // The else block has its own scope (Jinja2's else_frame).
+    Scope stack_scope;
+    Scope* else_scope = s.needs_heap_scope ? heap_.new_scope() : &stack_scope;
+    else_scope->parent = scope;
+    return exec_list(s.else_body, else_scope, out);
+  }
   return Flow::kNormal;
 }
 
@@ -754,7 +764,8 @@ Flow Interpreter::exec(const Stmt& s, Scope* scope, std::string& out) {
     }
     case StmtKind::kSetBlock: {
       std::string buf;
-      render_block(s.body, scope, s.needs_heap_scope, buf);
+      Flow f = render_block(s.body, scope, s.needs_heap_scope, buf);
+      if (f != Flow::kNormal) return f;  // break/continue inside the block leaves the loop first
       Value v = str(std::move(buf));
       if (s.filter) v = eval_filter_chain(*s.filter, scope, v);
       line_ = s.line;
@@ -775,7 +786,8 @@ Flow Interpreter::exec(const Stmt& s, Scope* scope, std::string& out) {
     }
     case StmtKind::kFilterBlock: {
       std::string buf;
-      render_block(s.body, scope, s.needs_heap_scope, buf);
+      Flow f = render_block(s.body, scope, s.needs_heap_scope, buf);
+      if (f != Flow::kNormal) return f;
       Value v = eval_filter_chain(*s.filter, scope, str(std::move(buf)));
       emit(out, to_str(*this, v));
       return Flow::kNormal;
@@ -789,7 +801,7 @@ Flow Interpreter::exec(const Stmt& s, Scope* scope, std::string& out) {
       for (size_t i = 0; i < values.size(); ++i) assign(s.assignments[i].first, values[i], inner);
       return exec_list(s.body, inner, out);
     }
-    case StmtKind::kScope: render_block(s.body, scope, s.needs_heap_scope, out); return Flow::kNormal;
+    case StmtKind::kScope: return render_block(s.body, scope, s.needs_heap_scope, out);
     case StmtKind::kBreak: return Flow::kBreak;
     case StmtKind::kContinue: return Flow::kContinue;
   }
@@ -842,7 +854,7 @@ Value Interpreter::invoke_macro(MacroObject& macro, CallArgs& call_args) {
     for (const auto& kv : kwargs) {
       if (kv.first == "caller") {
         raise("TypeError", "macro '" + def.name +
-                               "' was invoked with two values for the special 'caller' argument. This is most "
+                               "' was invoked with two values for the special caller argument. This is most "
                                "likely a bug.");
       }
     }

@@ -71,7 +71,8 @@ class Interpreter {
   bool call_test(const std::string& name, const Value& input, CallArgs& args);
 
   Value invoke_macro(MacroObject& macro, CallArgs& args);
-  std::string run_loop(const Stmt& s, Scope* parent, std::vector<Value> items, int depth0);
+  // Runs a for loop's body over items; *completed_any tells whether an iteration ran to the end.
+  std::string run_loop(const Stmt& s, Scope* parent, std::vector<Value> items, int depth0, bool* completed_any);
 
   // Recursion guard for calls (macros, recursive loops, nested filters).
   struct DepthGuard {
@@ -93,7 +94,7 @@ class Interpreter {
   void emit(std::string& out, std::string_view s);
   void count_iteration();
   Flow exec_for(const Stmt& s, Scope* scope, std::string& out);
-  void render_block(const StmtList& body, Scope* parent, bool heap_scope, std::string& out);
+  Flow render_block(const StmtList& body, Scope* parent, bool heap_scope, std::string& out);
 
   const Program& program_;
   RenderOptions options_;

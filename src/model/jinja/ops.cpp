@@ -49,6 +49,19 @@ int64_t py_mod(int64_t a, int64_t b) {
   return r;
 }
 
+// CPython's float floor division (float_floor_div via divmod).
+double py_floordiv(double vx, double wx) {
+  double mod = std::fmod(vx, wx);
+  double div = (vx - mod) / wx;
+  if (mod != 0.0 && ((wx < 0) != (mod < 0))) div -= 1.0;
+  if (div != 0.0) {
+    double floordiv = std::floor(div);
+    if (div - floordiv > 0.5) floordiv += 1.0;
+    return floordiv;
+  }
+  return std::copysign(0.0, vx / wx);
+}
+
 double py_fmod(double a, double b) {
   double r = std::fmod(a, b);
   if (r != 0.0) {
@@ -102,6 +115,8 @@ Value int_pow(int64_t base, int64_t exp) {
 }  // namespace
 
 Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Value& b) {
+  // str % x is handled by str.__mod__ even for an Undefined right operand.
+  if (op == "%" && a.is_string()) return in.str(percent_format(in, a.str(), b));
   if (a.is_undefined()) fail_undefined(a);
   if (b.is_undefined()) fail_undefined(b);
   const char o0 = op[0];
@@ -120,7 +135,7 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
     if (o0 == '/' && two) {
       if (fl) {
         if (b.as_float() == 0.0) raise("ZeroDivisionError", "float floor division by zero");
-        return Value::floating(std::floor(a.as_float() / b.as_float()));
+        return Value::floating(py_floordiv(a.as_float(), b.as_float()));
       }
       if (b.as_int() == 0) raise("ZeroDivisionError", "integer division or modulo by zero");
       return Value::integer(floor_div(a.as_int(), b.as_int()));
@@ -573,7 +588,8 @@ std::string percent_format(Interpreter& in, std::string_view fmt, const Value& a
     positional.push_back(args);
     single = true;
     if (args.is_dict()) mapping = args.dict();
-    mapping_like = args.is_dict() || (args.is_list() && args.list()->kind != ListKind::kGenerator);
+    mapping_like = args.is_dict() || args.is_undefined() ||
+                   (args.is_list() && args.list()->kind != ListKind::kGenerator);
   }
   size_t argi = 0;
   bool used_mapping = false;

@@ -2,6 +2,7 @@
 // applies Jinja2's compile-time checks (unknown filters/tests outside `if`, caller/varargs/kwargs usage).
 #include "model/jinja/parser.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <functional>
 #include <set>
@@ -192,12 +193,8 @@ class Parser {
     ++loop_depth_;
     s->body = parse_body({"endfor", "else"}, false);
     --loop_depth_;
-    if (next().value == "else") {
-      int saved = loop_depth_;
-      loop_depth_ = 0;
-      s->else_body = parse_body({"endfor"}, true);
-      loop_depth_ = saved;
-    }
+    // The else block runs after the loop: break/continue there belong to an enclosing loop.
+    if (next().value == "else") s->else_body = parse_body({"endfor"}, true);
     return s;
   }
 
@@ -846,8 +843,8 @@ struct Validator {
         closure |= expr(s->expr.get(), soft, macro);
         closure |= expr(s->loop_filter.get(), false, macro);
         s->needs_heap_scope = body(s->body, false, macro) || s->recursive;
+        s->needs_heap_scope |= body(s->else_body, false, macro);
         closure |= s->needs_heap_scope;
-        closure |= body(s->else_body, false, macro);
         break;
       case StmtKind::kSetBlock:
       case StmtKind::kFilterBlock:
