@@ -104,7 +104,8 @@ TEST(KernelDispatch, ListsPathsAndSwitches) {
   }
   std::printf("kernel ISA paths available:");
   for (Isa isa : isas) std::printf(" %s", isa_name(isa));
-  std::printf(" (active %s, bf16 dot %s)\n", isa_name(active_isa()), has_bf16_dot() ? "yes" : "no");
+  std::printf(" (active %s, vdpbf16ps %s, amx %s, default bf16 GEMM engine %s)\n", isa_name(active_isa()),
+              has_bf16_dot() ? "yes" : "no", has_amx() ? "yes" : "no", bf16_gemm_engine());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,63 +308,92 @@ TEST(KernelGemm, MatmulConvenience) {
   }
 }
 
-// The bf16-dot path: activations rounded to bf16, so compare (1) loosely with the exact reference
-// (tolerance 2^-8 of sum |x w|: each x has relative rounding error <= 2^-9) and (2) tightly
-// (1e-5) with a reference fed the bf16-rounded activations.
-TEST(KernelGemm, Bf16DotPathTolerance) {
-  if (!has_bf16_dot()) {
-    // Re-check on the best path: has_bf16_dot() depends on the active ISA.
-    bool any = false;
-    for (Isa isa : available_isas()) {
-      ScopedIsa s(isa);
-      any = any || has_bf16_dot();
-    }
-    if (!any) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
-  }
-  PrecisionScope ps(MatmulPrecision::kBf16Dot);
+// The bf16 engines (AMX tdpbf16ps and AVX512-BF16 vdpbf16ps): activations rounded to bf16, so
+// compare (1) loosely with the exact reference (tolerance 2^-8 of sum |x w|: each x has relative
+// rounding error <= 2^-9) and (2) tightly (1e-5) with a reference fed the bf16-rounded activations.
+double check_bf16_engine(const std::string& what) {
+  const GemmCase cases[] = {{16, 33, 17, WDType::kBF16, false, 1.0f, 0},
+                            {17, 64, 300, WDType::kBF16, true, 1.0f, 2},
+                            {32, 32, 32, WDType::kBF16, false, 1.0f, 0},
+                            {64, 64, 64, WDType::kBF16, true, 1.0f, 0},
+                            {40, 301, 555, WDType::kBF16, false, 1.0f, 0},
+                            {100, 70, 2049, WDType::kBF16, false, 1.0f, 0},
+                            {70, 600, 1100, WDType::kBF16, true, 1.0f, 4},
+                            {20, 1, 40, WDType::kBF16, false, 1.0f, 0},
+                            {33, 7, 31, WDType::kBF16, true, 1.0f, 1}};
   double worst_rel = 0.0;
-  for (Isa isa : simd_isas()) {
-    ScopedIsa s(isa);
-    if (!has_bf16_dot()) continue;
-    const GemmCase cases[] = {{16, 33, 17, WDType::kBF16, false, 1.0f, 0},
-                              {17, 64, 300, WDType::kBF16, true, 1.0f, 2},
-                              {40, 301, 555, WDType::kBF16, false, 1.0f, 0},
-                              {100, 70, 2049, WDType::kBF16, false, 1.0f, 0}};
-    for (const GemmCase& c : cases) {
-      check_gemm(c, pool2(), std::ldexp(1.0, -8), label(isa) + " bf16dot vs exact");
-      // Tight check against the reference with rounded activations.
-      const int64_t ldx = c.K + c.pad, ldy = c.N + c.pad;
-      std::vector<float> x = random_floats(static_cast<size_t>(c.M * ldx), 11 + static_cast<uint32_t>(c.M));
-      std::vector<float> xr = x;
-      for (auto& v : xr) v = bf16_to_f32(f32_to_bf16(v));
-      Weights w = make_weights(static_cast<size_t>(c.N * c.K), c.t, 17 + static_cast<uint32_t>(c.N));
-      std::vector<float> y(static_cast<size_t>(c.M * ldy), 0.0f), yr = y, ye = y;
-      GemmArgs a;
-      a.x = x.data();
-      a.ldx = ldx;
-      a.w = WeightMatrix{w.bytes.data(), c.t, c.N, c.K, 0};
-      a.y = y.data();
-      a.ldy = ldy;
-      a.M = c.M;
-      gemm(a, &pool2());
-      a.x = xr.data();
-      a.y = yr.data();
-      ref::gemm(a);
-      a.x = x.data();
-      a.y = ye.data();
-      ref::gemm(a);
-      for (int64_t m = 0; m < c.M; ++m) {
-        for (int64_t n = 0; n < c.N; ++n) {
-          double mag = 0.0;
-          for (int64_t k = 0; k < c.K; ++k) mag += std::fabs(static_cast<double>(x[m * ldx + k]) * w.exact[n * c.K + k]);
-          ASSERT_TRUE(close(y[m * ldy + n], yr[m * ldy + n], 1e-5 * mag + 1e-7)) << "bf16-rounded ref";
-          worst_rel = std::max(worst_rel, std::fabs(static_cast<double>(y[m * ldy + n]) - ye[m * ldy + n]) / mag);
-        }
+  for (const GemmCase& c : cases) {
+    check_gemm(c, pool2(), std::ldexp(1.0, -8), what + " vs exact");
+    const int64_t ldx = c.K + c.pad, ldy = c.N + c.pad;
+    std::vector<float> x = random_floats(static_cast<size_t>(c.M * ldx), 11 + static_cast<uint32_t>(c.M));
+    std::vector<float> xr = x;
+    for (auto& v : xr) v = bf16_to_f32(f32_to_bf16(v));
+    Weights w = make_weights(static_cast<size_t>(c.N * c.K), c.t, 17 + static_cast<uint32_t>(c.N));
+    std::vector<float> y0 = random_floats(static_cast<size_t>(c.M * ldy), 5);
+    std::vector<float> y = y0, yr = y0, ye = y0;
+    GemmArgs a;
+    a.x = x.data();
+    a.ldx = ldx;
+    a.w = WeightMatrix{w.bytes.data(), c.t, c.N, c.K, 0};
+    a.y = y.data();
+    a.ldy = ldy;
+    a.M = c.M;
+    a.accumulate = c.accumulate;
+    gemm(a, &pool2());
+    a.x = xr.data();
+    a.y = yr.data();
+    ref::gemm(a);
+    a.x = x.data();
+    a.y = ye.data();
+    ref::gemm(a);
+    for (int64_t m = 0; m < c.M; ++m) {
+      for (int64_t n = 0; n < c.N; ++n) {
+        double mag = 0.0;
+        for (int64_t k = 0; k < c.K; ++k) mag += std::fabs(static_cast<double>(x[m * ldx + k]) * w.exact[n * c.K + k]);
+        if (c.accumulate) mag += std::fabs(y0[m * ldy + n]);
+        EXPECT_TRUE(close(y[m * ldy + n], yr[m * ldy + n], 1e-5 * mag + 1e-7))
+            << what << " vs bf16-rounded ref, M=" << c.M << " N=" << c.N << " K=" << c.K << " m=" << m << " n=" << n;
+        worst_rel = std::max(worst_rel, std::fabs(static_cast<double>(y[m * ldy + n]) - ye[m * ldy + n]) / mag);
       }
     }
   }
-  std::printf("bf16-dot worst |y - y_exact| / sum|x*w| = %.3g (bound 2^-8 = %.3g)\n", worst_rel,
-              std::ldexp(1.0, -8));
+  return worst_rel;
+}
+
+TEST(KernelGemm, Bf16EnginesTolerance) {
+  PrecisionScope ps(MatmulPrecision::kBf16Dot);
+  int engines = 0;
+  for (Isa isa : simd_isas()) {
+    ScopedIsa s(isa);
+    for (bool amx : {true, false}) {
+      if (amx && !has_amx()) continue;
+      if (!amx && !has_bf16_dot()) continue;
+      set_amx_enabled(amx);
+      ASSERT_STREQ(bf16_gemm_engine(), amx ? "amx" : "avx512bf16");
+      const double worst = check_bf16_engine(label(isa) + " " + bf16_gemm_engine());
+      std::printf("%s: worst |y - y_exact| / sum|x*w| = %.3g (bound 2^-8 = %.3g)\n", bf16_gemm_engine(),
+                  worst, std::ldexp(1.0, -8));
+      EXPECT_LT(worst, std::ldexp(1.0, -8));
+      ++engines;
+    }
+    set_amx_enabled(true);
+  }
+  if (engines == 0) GTEST_SKIP() << "no AVX512-BF16 / AMX on this CPU";
+}
+
+TEST(KernelGemm, PrecisionPolicy) {
+  for (Isa isa : simd_isas()) {
+    ScopedIsa s(isa);
+    {
+      PrecisionScope ps(MatmulPrecision::kExact);
+      EXPECT_STREQ(bf16_gemm_engine(), "f32");
+    }
+    {
+      PrecisionScope ps(MatmulPrecision::kBf16Dot);
+      const char* want = has_amx() ? "amx" : (has_bf16_dot() ? "avx512bf16" : "f32");
+      EXPECT_STREQ(bf16_gemm_engine(), want) << label(isa);
+    }
+  }
 }
 
 TEST(KernelGemm, ZeroSizes) {
@@ -532,6 +562,7 @@ struct AttnCase {
   int64_t ctx;        // cache length
   int64_t first_pos;  // position of query 0 (queries are consecutive)
   int64_t block;      // 0: contiguous, else paged with this block size
+  bool head_major = false;  // paged blocks laid out [head][pos][dim]
 };
 
 void check_attention(const AttnCase& c, Isa isa) {
@@ -560,13 +591,21 @@ void check_attention(const AttnCase& c, Isa isa) {
       kb.push_back(kp.data() + slot * c.block * stride);
       vb.push_back(vp.data() + slot * c.block * stride);
       for (int64_t p = b * c.block; p < std::min(c.ctx, (b + 1) * c.block); ++p) {
-        std::memcpy(const_cast<float*>(kb.back()) + (p - b * c.block) * stride, k.data() + p * stride, sizeof(float) * stride);
-        std::memcpy(const_cast<float*>(vb.back()) + (p - b * c.block) * stride, v.data() + p * stride, sizeof(float) * stride);
+        for (int h = 0; h < c.n_kv; ++h) {
+          const int64_t off = c.head_major ? (h * c.block + (p - b * c.block)) * c.hd
+                                           : (p - b * c.block) * stride + h * c.hd;
+          std::memcpy(const_cast<float*>(kb.back()) + off, k.data() + p * stride + h * c.hd, sizeof(float) * c.hd);
+          std::memcpy(const_cast<float*>(vb.back()) + off, v.data() + p * stride + h * c.hd, sizeof(float) * c.hd);
+        }
       }
     }
     a.kv.k_blocks = kb.data();
     a.kv.v_blocks = vb.data();
     a.kv.block_size = c.block;
+    if (c.head_major) {
+      a.kv.token_stride = c.hd;
+      a.kv.head_stride = c.block * c.hd;
+    }
   } else {
     a.kv.k_base = k.data();
     a.kv.v_base = v.data();
@@ -577,6 +616,7 @@ void check_attention(const AttnCase& c, Isa isa) {
   // Reference always on the contiguous cache.
   AttentionArgs r = a;
   r.kv.k_blocks = r.kv.v_blocks = nullptr;
+  r.kv.token_stride = r.kv.head_stride = 0;
   r.kv.k_base = k.data();
   r.kv.v_base = v.data();
   r.out = outr.data();
@@ -597,6 +637,8 @@ TEST(KernelAttention, MatchesReference) {
       {5, 6, 3, 100, 300, 295, 32},   // chunked prefill continuing a cache, paged
       {3, 2, 1, 128, 1000, 997, 0},   // long context
       {2, 2, 2, 8, 20, 18, 5},        // tiny head_dim, odd block size
+      {4, 8, 2, 64, 100, 96, 16, true},  // paged, head-major blocks
+      {1, 12, 4, 80, 77, 76, 32, true},  // head-major, hd 80
   };
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
@@ -616,7 +658,10 @@ TEST(KernelAttention, CausalMaskIgnoresFutureKeys) {
     a.positions = &pos;
     a.n_q = 1;
     a.n_heads = 1;
-    a.kv = KvView{k.data(), v.data(), nullptr, nullptr, 0, 0, 1, hd};
+    a.kv.k_base = k.data();
+    a.kv.v_base = v.data();
+    a.kv.n_kv_heads = 1;
+    a.kv.head_dim = hd;
     std::vector<float> o1(hd), o2(hd);
     a.out = o1.data();
     attention(a);

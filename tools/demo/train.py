@@ -507,6 +507,31 @@ def write_base(out, model, tok, merges, c):
                    "chat_template": common.CHAT_TEMPLATE}, f, ensure_ascii=False, indent=2)
 
 
+def load_base(path, model):
+    """The inverse of write_base: fills the model from a model.safetensors it wrote."""
+    blob = open(path, "rb").read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    sd = {"model.embed_tokens.weight": model.embed.weight, "model.norm.weight": model.norm,
+          "lm_head.weight": model.lm_head.weight}
+    for i, L in enumerate(model.layers):
+        p = f"model.layers.{i}."
+        sd[p + "input_layernorm.weight"] = L.attn_norm
+        sd[p + "post_attention_layernorm.weight"] = L.ffn_norm
+        for m in ["q_proj", "k_proj", "v_proj", "o_proj"]:
+            sd[p + f"self_attn.{m}.weight"] = getattr(L, m).weight
+        for m in ["gate_proj", "up_proj", "down_proj"]:
+            sd[p + f"mlp.{m}.weight"] = getattr(L, m).weight
+    with torch.no_grad():
+        for name, param in sd.items():
+            info = header[name]
+            assert info["dtype"] == "BF16" and list(info["shape"]) == list(param.shape), (path, name)
+            b, e = info["data_offsets"]
+            u16 = np.frombuffer(blob[8 + n + b: 8 + n + e], dtype=np.uint16).astype(np.uint32) << 16
+            param.copy_(torch.from_numpy(u16.view(np.float32).reshape(param.shape).copy()))
+    print(f"base: loaded {len(sd)} tensors from {path}", flush=True)
+
+
 def peft_config(r, alpha, targets, rslora=False):
     return {
         "alpha_pattern": {}, "auto_mapping": None, "base_model_name_or_path": MODEL_NAME, "bias": "none",
@@ -650,7 +675,10 @@ def main():
     ap.add_argument("--lora-steps", type=int, default=400)
     ap.add_argument("--merges", type=int, default=320)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only-loras", action="store_true", help="reuse OUT/base/_trainer_state.pt")
+    ap.add_argument("--only-loras", action="store_true", help="reuse OUT/_trainer_state.pt")
+    ap.add_argument("--base-from", metavar="DIR",
+                    help="skip base training: load the base weights from DIR/model.safetensors (bf16, as "
+                         "written by an earlier run) and train only the adapters")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -680,7 +708,11 @@ def main():
     # Special tokens are never inside BPE words: strip them from the BPE corpus.
     special_re = re.compile("|".join(re.escape(s) for s in common.SPECIAL_TOKENS))
     corpus = [special_re.sub("\n", t) for t in corpus]
-    merges = train_bpe(corpus, args.merges)
+    if args.base_from:  # the base's own tokenizer, not a retrained one
+        with open(os.path.join(args.base_from, "tokenizer.json"), encoding="utf-8") as f:
+            merges = [tuple(m.split(" ")) for m in json.load(f)["model"]["merges"]]
+    else:
+        merges = train_bpe(corpus, args.merges)
     tok = Tok(merges)
     c = Cfg()
     c.vocab_size = tok.n_vocab
@@ -689,7 +721,9 @@ def main():
     data = Data(tok)
     model = Llama(c)
     state_path = os.path.join(out, "_trainer_state.pt")
-    if args.only_loras:
+    if args.base_from:
+        load_base(os.path.join(args.base_from, "model.safetensors"), model)
+    elif args.only_loras:
         model.load_state_dict(torch.load(state_path))
     else:
         print(f"base: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters", flush=True)
