@@ -1,5 +1,5 @@
 # loraplex top-level commands. See README.md.
-#   make serve   install deps, build Release, run on the bundled demo model
+#   make serve   install deps, build Release, serve the demo model + its adapters on 127.0.0.1:8000
 #   make test    install deps, build, run every test
 #   make bench   build and run the benchmarks
 BUILD_DIR ?= build
@@ -29,8 +29,10 @@ e2e-test: build
 
 test: unit-test e2e-test
 
+PORT ?= 8000
+
 serve: build
-	$(BUILD_DIR)/loraplex generate --model $(MODEL) --interactive
+	$(BUILD_DIR)/loraplex serve --model $(MODEL) --peft-source $(LORAS) --port $(PORT)
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)

@@ -1,5 +1,6 @@
 // `loraplex bench`: prefill and decode speed on a real or synthetic model, next to the machine's
 // measured memory bandwidth (the decode roofline) — numbers for docs/PERFORMANCE.md.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -12,6 +13,10 @@
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/ops.h"
+#include "lora/adapter_loader.h"
+#include "lora/device_pool.h"
+#include "lora/manager.h"
+#include "lora/synthetic_adapter.h"
 #include "model/model.h"
 #include "model/synthetic.h"
 
@@ -22,7 +27,49 @@ struct BenchArgs {
   std::string model_dir, synthetic, cache_dir = "build/synthetic";
   int prompt_tokens = 512, decode_tokens = 64, batch = 1, threads = 0, reps = 2;
   bool json = false, skip_bandwidth = false;
+  int adapters = 0, lora_rank = 16, gpu_slots = 0;
+  std::vector<int> mixed_ranks;
+  std::vector<int> cold_load_ranks;
 };
+
+// Disk -> host (parse + validate) -> device tier for one rank-r, all-module adapter written as PEFT
+// safetensors (bf16) in `cache_dir`; the file is read once first so it sits in the page cache.
+// Returns {load ms, device placement ms} best of 3.
+std::pair<double, double> cold_load_ms(const Model& m, const std::string& cache_dir, int rank) {
+  using clock = std::chrono::steady_clock;
+  const std::string dir = path_join(cache_dir, "bench-lora-r" + std::to_string(rank));
+  auto syn = synthetic_adapter(m.config, "r" + std::to_string(rank), rank, all_lora_modules(), 2.0f, 77 + rank);
+  if (Status s = write_peft_adapter(dir, *syn, DType::kBF16); !s.is_ok()) {
+    std::fprintf(stderr, "loraplex bench: %s\n", s.to_string().c_str());
+    return {-1, -1};
+  }
+  AdapterLoadOptions lo;
+  lo.max_rank = std::max(64, rank);
+  (void)load_adapter("warm", dir, m.config, lo);  // page cache
+  double best_load = 1e30, best_place = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    auto t0 = clock::now();
+    auto a = load_adapter("bench", dir, m.config, lo);
+    auto t1 = clock::now();
+    if (!a.is_ok()) {
+      std::fprintf(stderr, "loraplex bench: %s\n", a.status().to_string().c_str());
+      return {-1, -1};
+    }
+    DevicePoolConfig dc;
+    dc.n_slots = 1;
+    dc.max_rank = rank;
+    dc.page_rank = rank;
+    dc.floats_per_rank = lora_floats_per_rank(m.config);
+    DevicePool pool(dc);
+    auto t2 = clock::now();
+    auto d = pool.acquire("bench", a.value());
+    auto t3 = clock::now();
+    if (!d.is_ok()) return {-1, -1};
+    best_load = std::min(best_load, std::chrono::duration<double, std::milli>(t1 - t0).count());
+    best_place = std::min(best_place, std::chrono::duration<double, std::milli>(t3 - t2).count());
+  }
+  return {best_load, best_place};
+}
 
 }  // namespace
 
@@ -39,6 +86,16 @@ std::function<int()> add_bench_command(CLI::App& app) {
   sub->add_option("--reps", a->reps, "Repetitions (best is reported)")->capture_default_str();
   sub->add_flag("--json", a->json, "One JSON object on stdout");
   sub->add_flag("--skip-bandwidth", a->skip_bandwidth, "Do not measure memory bandwidth");
+  sub->add_option("--adapters", a->adapters,
+                  "Distinct synthetic LoRA adapters (all 7 modules) spread over the batch; 0 = base only")
+      ->capture_default_str();
+  sub->add_option("--lora-rank", a->lora_rank, "Rank of the synthetic adapters")->capture_default_str();
+  sub->add_option("--mixed-ranks", a->mixed_ranks,
+                  "Ranks to cycle through instead of --lora-rank (e.g. 8 16 32 64)");
+  sub->add_option("--gpu-loras", a->gpu_slots,
+                  "Device-tier slots (NIM_MAX_GPU_LORAS; default: one per adapter)");
+  sub->add_option("--cold-load", a->cold_load_ranks,
+                  "Also time adapter cold loads (disk -> host -> device) for these ranks");
   return [a]() -> int {
     std::string dir = a->model_dir;
     if (!a->synthetic.empty()) {
@@ -79,6 +136,14 @@ std::function<int()> add_bench_command(CLI::App& app) {
     // Matmul FLOPs per token (2 per weight, lm_head included; attention excluded).
     const double matmul_params = bytes_per_token / dtype_size(m.weights.layers.empty() ? m.weights.embed.dtype : m.weights.layers[0].wq.dtype);
 
+    std::vector<LeasePtr> leases;
+    int max_rank = 0;
+    for (int i = 0; i < a->adapters; ++i) {
+      const int r = a->mixed_ranks.empty() ? a->lora_rank : a->mixed_ranks[i % a->mixed_ranks.size()];
+      max_rank = std::max(max_rank, r);
+      auto syn = synthetic_adapter(c, "a" + std::to_string(i), r, all_lora_modules(), 2.0f, 1000 + i);
+      leases.push_back(std::make_shared<const AdapterLease>(nullptr, syn->name, syn->name, syn));
+    }
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> tok(3, static_cast<int32_t>(std::min<int64_t>(c.vocab_size, 500)) - 1);
     double best_prefill = 0, best_decode = 0;
@@ -87,6 +152,11 @@ std::function<int()> add_bench_command(CLI::App& app) {
       ec.max_num_seqs = a->batch;
       ec.max_batch_tokens = std::max(a->prompt_tokens * a->batch, 512);
       ec.max_model_len = a->prompt_tokens + a->decode_tokens + 1;
+      if (!leases.empty()) {
+        ec.lora.n_slots = a->gpu_slots > 0 ? a->gpu_slots : a->adapters;
+        ec.lora.max_rank = max_rank;
+        ec.lora.page_rank = 8;
+      }
       Engine engine(m, ec, &pool);
       using clock = std::chrono::steady_clock;
       auto t0 = clock::now();
@@ -98,6 +168,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
         req.params.temperature = 0;
         req.params.max_tokens = a->decode_tokens;
         req.params.ignore_eos = true;
+        if (!leases.empty()) req.lora = leases[static_cast<size_t>(b) % leases.size()];
         req.on_output = [&](const RequestOutput& o) {
           if (!o.tokens.empty() && o.completion_tokens == 1 && ++first_seen == a->batch) t_first = clock::now();
           generated += static_cast<int>(o.tokens.size());
@@ -128,6 +199,14 @@ std::function<int()> add_bench_command(CLI::App& app) {
     j["decode_roofline_tokens_per_s"] = roofline;
     j["decode_fraction_of_roofline"] = roofline > 0 ? best_decode / roofline : 0;
     j["decode_effective_gbs"] = best_decode * bytes_per_token / a->batch / 1e9;
+    j["adapters"] = a->adapters;
+    j["lora_rank"] = a->mixed_ranks.empty() ? a->lora_rank : max_rank;
+    nlohmann::ordered_json cold = nlohmann::ordered_json::array();
+    for (int r : a->cold_load_ranks) {
+      auto [load_ms, place_ms] = cold_load_ms(m, a->cache_dir, r);
+      cold.push_back({{"rank", r}, {"load_ms", load_ms}, {"device_ms", place_ms}, {"total_ms", load_ms + place_ms}});
+    }
+    j["cold_load"] = cold;
     if (a->json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
@@ -139,6 +218,16 @@ std::function<int()> add_bench_command(CLI::App& app) {
       std::printf("  decode             batch %d: %.2f tokens/s; roofline %.2f (%.0f%%), %.1f GB/s of weights\n",
                   a->batch, best_decode, roofline, roofline > 0 ? 100 * best_decode / roofline : 0,
                   best_decode * bytes_per_token / a->batch / 1e9);
+      if (a->adapters > 0) {
+        std::printf("  adapters           %d distinct (rank %s, all 7 modules), %d device slots\n", a->adapters,
+                    a->mixed_ranks.empty() ? std::to_string(a->lora_rank).c_str() : "mixed",
+                    a->gpu_slots > 0 ? a->gpu_slots : a->adapters);
+      }
+      for (const auto& cl : cold) {
+        std::printf("  cold load          rank %d: %.1f ms disk->host + %.1f ms host->device = %.1f ms\n",
+                    cl["rank"].get<int>(), cl["load_ms"].get<double>(), cl["device_ms"].get<double>(),
+                    cl["total_ms"].get<double>());
+      }
     }
     return 0;
   };

@@ -1,6 +1,8 @@
 // `loraplex generate`: run the model on one prompt (or interactively), streaming the text.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -11,6 +13,8 @@
 #include "apps/common_flags.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
+#include "lora/adapter_loader.h"
+#include "lora/manager.h"
 #include "model/model.h"
 
 namespace lpx {
@@ -20,6 +24,8 @@ struct GenerateArgs {
   ModelFlags model;
   SamplingFlags sampling;
   std::string prompt, chat, system;
+  std::string lora_dir;
+  int max_lora_rank = 64;
   bool json = false;
   bool interactive = false;
   bool no_special = false;
@@ -27,7 +33,7 @@ struct GenerateArgs {
 
 // Runs one request to completion; streams text unless json. Returns exit code.
 int run_one(const Model& model, Engine& engine, const GenerateArgs& a, const std::vector<int32_t>& prompt_ids,
-            const SamplingParams& params) {
+            const SamplingParams& params, const LeasePtr& lora) {
   using clock = std::chrono::steady_clock;
   nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
   std::string text;
@@ -39,6 +45,7 @@ int run_one(const Model& model, Engine& engine, const GenerateArgs& a, const std
   GenerationRequest req;
   req.prompt = prompt_ids;
   req.params = params;
+  req.lora = lora;
   req.on_output = [&](const RequestOutput& out) {
     for (const TokenOutput& t : out.tokens) {
       if (!t_first) t_first = clock::now();
@@ -120,6 +127,12 @@ std::function<int()> add_generate_command(CLI::App& app) {
   sub->add_flag("--json", a->json, "Print one JSON object: prompt ids and per token id, text, logprob, alternatives");
   sub->add_flag("-i,--interactive", a->interactive, "Read messages from stdin, one per line, and answer each");
   sub->add_flag("--no-special", a->no_special, "Do not add special tokens (BOS) to --prompt");
+  sub->add_option("--lora", a->lora_dir,
+                  "A LoRA adapter folder (PEFT adapter_config.json + adapter_model.safetensors|.bin, or one .nemo) "
+                  "applied on top of the model");
+  sub->add_option("--max-lora-rank", a->max_lora_rank, "Largest adapter rank accepted")
+      ->envname("NIM_MAX_LORA_RANK")
+      ->capture_default_str();
   return [a]() -> int {
     if (a->prompt.empty() && a->chat.empty() && !a->interactive) {
       std::fprintf(stderr, "loraplex generate: give --prompt TEXT, --chat TEXT or --interactive\n");
@@ -140,6 +153,26 @@ std::function<int()> add_generate_command(CLI::App& app) {
     EngineConfig ec;
     ec.max_num_seqs = 1;
     ec.max_model_len = a->model.max_model_len;
+    LeasePtr lora;
+    if (!a->lora_dir.empty()) {
+      std::string name = std::filesystem::path(a->lora_dir).lexically_normal().filename().string();
+      if (name.empty()) name = std::filesystem::path(a->lora_dir).lexically_normal().parent_path().filename().string();
+      AdapterLoadOptions lo;
+      lo.max_rank = a->max_lora_rank;
+      auto adapter = load_adapter(name, a->lora_dir, model.config, lo);
+      if (!adapter.is_ok()) {
+        std::fprintf(stderr, "loraplex: cannot load adapter: %s\n", adapter.status().to_string().c_str());
+        return 1;
+      }
+      if (!a->model.quiet) {
+        std::fprintf(stderr, "loraplex: adapter '%s' (%s, rank %d) loaded\n", name.c_str(),
+                     adapter.value()->format.c_str(), adapter.value()->max_rank);
+      }
+      ec.lora.n_slots = 1;
+      ec.lora.max_rank = std::max(1, adapter.value()->max_rank);
+      ec.lora.page_rank = ec.lora.max_rank;
+      lora = std::make_shared<const AdapterLease>(nullptr, name, name, adapter.value());
+    }
     Engine engine(model, ec, &pool);
 
     auto chat_ids = [&](const std::string& user) -> Result<std::vector<int32_t>> {
@@ -161,7 +194,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
       } else {
         ids = model.tokenizer->encode(a->prompt, !a->no_special);
       }
-      return run_one(model, engine, *a, ids, params);
+      return run_one(model, engine, *a, ids, params, lora);
     }
     std::fprintf(stderr, "loraplex: %s loaded. Type a message and press Enter (%s); Ctrl-D quits.\n",
                  a->model.model_dir.c_str(),
@@ -182,7 +215,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
       } else {
         ids = model.tokenizer->encode(line, true);
       }
-      run_one(model, engine, *a, ids, params);
+      run_one(model, engine, *a, ids, params, lora);
     }
     std::fprintf(stderr, "\n");
     return 0;

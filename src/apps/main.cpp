@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     auto fn = add(app);
     cmds.emplace_back(app.get_subcommands({})[before], fn);
   };
+  reg(lpx::add_serve_command);
   reg(lpx::add_generate_command);
   reg(lpx::add_inspect_command);
   reg(lpx::add_tokenize_command);

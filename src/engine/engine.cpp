@@ -64,6 +64,12 @@ Engine::Engine(const Model& model, const EngineConfig& config, ThreadPool* pool)
   kc.n_blocks = blocks;
   kv_ = std::make_unique<KvCache>(kc);
   stats_.kv_blocks_total = blocks;
+  if (config.lora.n_slots > 0) {
+    DevicePoolConfig dc = config.lora;
+    if (dc.floats_per_rank <= 0) dc.floats_per_rank = lora_floats_per_rank(c);
+    if (dc.page_rank <= 0) dc.page_rank = 8;
+    lora_pool_ = std::make_unique<DevicePool>(dc);
+  }
 }
 
 Engine::~Engine() = default;
@@ -82,6 +88,19 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
   for (int32_t t : request.prompt) {
     if (t < 0 || t >= model_.config.vocab_size) {
       return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
+    }
+  }
+  if (request.lora) {
+    if (!request.lora->adapter()) return invalid_argument("the adapter lease holds no adapter");
+    if (!lora_pool_) return invalid_argument("LoRA adapters are disabled in this engine (no device slots)");
+    const LoraAdapter& a = *request.lora->adapter();
+    if (static_cast<int64_t>(a.layers.size()) != model_.config.n_layers) {
+      return invalid_argument("adapter '" + a.name + "' has " + std::to_string(a.layers.size()) +
+                              " layers; the base model has " + std::to_string(model_.config.n_layers));
+    }
+    if (lora_pool_->pages_for(a) > lora_pool_->n_pages()) {
+      return invalid_argument("adapter '" + a.name + "' is larger than the whole device tier " +
+                              "(raise NIM_MAX_GPU_LORAS or NIM_MAX_LORA_RANK)");
     }
   }
   RequestId id = next_id_++;
@@ -109,6 +128,9 @@ void Engine::cancel(RequestId id) {
 void Engine::finish(Sequence& s, FinishReason, Status) {
   s.done = true;
   kv_->release(s.kv);
+  // Drop the adapter pin before the final output reaches the client: a client that reacts at once
+  // (a new request for another adapter) must find the host-cache slot free.
+  s.req.lora.reset();
 }
 
 void Engine::preempt(Sequence& s) {
@@ -184,6 +206,7 @@ Status Engine::step() {
   for (RequestId id : order) {
     Sequence& s = *seqs_[id];
     if (!s.running || pending(s) != 1 || budget <= 0) continue;
+    if (!acquire_adapter(s)) continue;  // its adapter waits for a device slot
     if (!try_reserve(s, 1)) {
       preempt(s);
       running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
@@ -199,22 +222,31 @@ Status Engine::step() {
     int n = std::min(pending(s), budget);
     if (!s.running || pending(s) <= 1 || n <= 0) continue;
     if (std::any_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == &s; })) continue;
+    if (!acquire_adapter(s)) continue;
     if (!try_reserve(s, n)) continue;
     plan.push_back({&s, n});
     budget -= n;
   }
   // Then admit waiting requests (FIFO) while there is room.
-  while (!waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < config_.max_num_seqs) {
-    Sequence& s = *seqs_[waiting_.front()];
+  // A request whose adapter finds no device slot is passed over (it keeps its place in the queue).
+  for (auto wit = waiting_.begin(); wit != waiting_.end() && budget > 0 &&
+                                    static_cast<int>(running_.size()) < config_.max_num_seqs;) {
+    Sequence& s = *seqs_[*wit];
     int n = std::min(pending(s), budget);
+    if (!acquire_adapter(s)) {
+      ++wit;
+      continue;
+    }
     if (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) break;
-    waiting_.pop_front();
+    wit = waiting_.erase(wit);
     s.running = true;
     running_.push_back(s.id);
     plan.push_back({&s, n});
     budget -= n;
   }
   if (plan.empty()) {
+    if (lora_pool_) lora_pool_->unpin_all();
+    step_adapters_.clear();
     if (!waiting_.empty() && running_.empty()) {
       // Nothing fits even alone: fail the head request rather than spin.
       Sequence& s = *seqs_[waiting_.front()];
@@ -231,7 +263,17 @@ Status Engine::step() {
     return Status::ok();
   }
 
-  // 2. Forward all planned tokens in one batch.
+  // 2. Forward all planned tokens in one batch; rows of one adapter are adjacent (one segment).
+  std::stable_sort(plan.begin(), plan.end(), [&](const Planned& a, const Planned& b) {
+    auto key = [&](const Planned& p) -> const void* {
+      auto it = step_adapters_.find(p.s);
+      return it == step_adapters_.end() ? nullptr : static_cast<const void*>(it->second);
+    };
+    return std::less<const void*>()(key(a), key(b));
+  });
+  std::vector<std::pair<Sequence*, int>> rows;
+  for (const Planned& p : plan) rows.emplace_back(p.s, p.n);
+  const bool with_lora = build_lora_batch(rows);
   std::vector<ForwardSeq> fseqs;
   fseqs.reserve(plan.size());
   for (const Planned& p : plan) {
@@ -241,7 +283,9 @@ Status Engine::step() {
     fseqs.push_back(f);
     if (p.s->kv.n_tokens < p.s->n_prompt) stats_.prompt_tokens += p.n;
   }
-  Status st = llama_.forward(fseqs, *kv_, logits_, nullptr, pool_);
+  Status st = llama_.forward(fseqs, *kv_, logits_, with_lora ? &lora_batch_ : nullptr, pool_);
+  if (lora_pool_) lora_pool_->unpin_all();
+  step_adapters_.clear();
   if (!st.is_ok()) {
     for (const Planned& p : plan) {
       RequestOutput out;
@@ -280,6 +324,49 @@ Status Engine::step() {
   return Status::ok();
 }
 
+bool Engine::acquire_adapter(Sequence& s) {
+  if (!s.req.lora) return true;
+  if (step_adapters_.count(&s)) return true;
+  auto r = lora_pool_->acquire(s.req.lora->key(), s.req.lora->adapter());
+  if (!r.is_ok()) return false;  // resource_exhausted: every resident adapter is in this step
+  step_adapters_[&s] = r.value();
+  return true;
+}
+
+bool Engine::build_lora_batch(const std::vector<std::pair<Sequence*, int>>& rows) {
+  if (step_adapters_.empty()) return false;
+  const int64_t L = model_.config.n_layers;
+  lora_batch_.segments.resize(static_cast<size_t>(L));
+  for (auto& layer : lora_batch_.segments)
+    for (auto& v : layer) v.clear();
+  lora_batch_.max_rank = 0;
+  int64_t row = 0;
+  for (const auto& [s, n] : rows) {
+    auto it = step_adapters_.find(s);
+    if (it != step_adapters_.end()) {
+      const DeviceAdapter* d = it->second;
+      for (int64_t l = 0; l < L; ++l) {
+        for (int m = 0; m < kNumLoraModules; ++m) {
+          const kernels::LoraSegment& view = d->views[static_cast<size_t>(l)][static_cast<size_t>(m)];
+          if (view.a.data == nullptr) continue;
+          auto& segs = lora_batch_.segments[static_cast<size_t>(l)][static_cast<size_t>(m)];
+          if (!segs.empty() && segs.back().row_end == row && segs.back().a.data == view.a.data) {
+            segs.back().row_end = row + n;  // same adapter as the previous rows: extend its segment
+          } else {
+            kernels::LoraSegment seg = view;
+            seg.row_begin = row;
+            seg.row_end = row + n;
+            segs.push_back(seg);
+          }
+          lora_batch_.max_rank = std::max<int>(lora_batch_.max_rank, static_cast<int>(view.a.rows));
+        }
+      }
+    }
+    row += n;
+  }
+  return lora_batch_.max_rank > 0;
+}
+
 Status Engine::run_to_completion() {
   while (has_work()) LPX_RETURN_IF_ERROR(step());
   return Status::ok();
@@ -290,6 +377,20 @@ EngineStats Engine::stats() const {
   s.waiting = static_cast<int>(waiting_.size());
   s.running = static_cast<int>(running_.size());
   s.kv_blocks_used = kv_->n_blocks() - kv_->n_free_blocks();
+  if (lora_pool_) {
+    s.device_tier = lora_pool_->counters();
+    s.device_resident = lora_pool_->resident();
+  }
+  auto names = [&](auto& ids, std::vector<std::string>* out) {
+    for (RequestId id : ids) {
+      auto it = seqs_.find(id);
+      if (it == seqs_.end() || !it->second->req.lora) continue;
+      const std::string& n = it->second->req.lora->name();
+      if (std::find(out->begin(), out->end(), n) == out->end()) out->push_back(n);
+    }
+  };
+  names(running_, &s.running_adapters);
+  names(waiting_, &s.waiting_adapters);
   return s;
 }
 

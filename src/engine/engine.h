@@ -16,6 +16,8 @@
 #include "engine/sampling.h"
 #include "engine/stop_checker.h"
 #include "kv/kv_cache.h"
+#include "lora/device_pool.h"
+#include "lora/manager.h"
 #include "model/llama.h"
 #include "model/model.h"
 
@@ -51,6 +53,7 @@ struct GenerationRequest {
   std::vector<int32_t> prompt;  // token ids, BOS included if the model wants one
   SamplingParams params;
   OutputCallback on_output;
+  LeasePtr lora;  // the adapter (null = the base model); held until the engine drops the request
 };
 
 struct EngineConfig {
@@ -60,6 +63,9 @@ struct EngineConfig {
   int kv_blocks = 0;            // 0 = enough for max_num_seqs full-length sequences (capped by max_kv_bytes)
   size_t max_kv_bytes = size_t{2} << 30;
   int max_model_len = 0;        // 0 = config.max_position_embeddings
+  // The device tier (NIM_MAX_GPU_LORAS slots of NIM_MAX_LORA_RANK): bounds the distinct adapters
+  // per step; requests whose adapter finds no room wait. n_slots = 0: adapters are refused.
+  DevicePoolConfig lora{0, 0, 0, 8};
 };
 
 struct EngineStats {
@@ -71,6 +77,10 @@ struct EngineStats {
   int running = 0;
   int kv_blocks_used = 0;
   int kv_blocks_total = 0;
+  CacheCounters device_tier;        // device-tier hits/misses/loads/evictions
+  int device_resident = 0;          // adapters resident in the device tier
+  std::vector<std::string> running_adapters;  // distinct adapter names in the running batch
+  std::vector<std::string> waiting_adapters;  // distinct adapter names of waiting requests
 };
 
 class Engine {
@@ -100,6 +110,10 @@ class Engine {
   void finish(Sequence& s, FinishReason reason, Status error = Status::ok());
   void preempt(Sequence& s);
   void process_token(Sequence& s, const SampleResult& r, RequestOutput& out);
+  // Makes s's adapter resident in the device tier for this step; false when it must wait.
+  bool acquire_adapter(Sequence& s);
+  // Fills lora_batch_ for the planned rows; false when no planned sequence uses an adapter.
+  bool build_lora_batch(const std::vector<std::pair<Sequence*, int>>& rows);
 
   const Model& model_;
   EngineConfig config_;
@@ -113,6 +127,9 @@ class Engine {
   std::vector<RequestId> running_;  // in admission order
   EngineStats stats_;
   std::vector<float> logits_;
+  std::unique_ptr<DevicePool> lora_pool_;  // the device tier; null when adapters are disabled
+  std::unordered_map<Sequence*, const DeviceAdapter*> step_adapters_;
+  LoraBatch lora_batch_;
 };
 
 }  // namespace lpx

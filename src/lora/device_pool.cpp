@@ -9,6 +9,11 @@
 
 namespace lpx {
 
+int64_t lora_floats_per_rank(const ModelConfig& c) {
+  const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), i = c.intermediate_size;
+  return ((h + q) + 2 * (h + kv) + (q + h) + 2 * (h + i) + (i + h)) * c.n_layers;
+}
+
 DevicePool::DevicePool(const DevicePoolConfig& config) : config_(config) {
   LPX_CHECK(config.n_slots > 0 && config.max_rank > 0 && config.page_rank > 0 && config.floats_per_rank > 0);
   const int pages_per_slot = (config.max_rank + config.page_rank - 1) / config.page_rank;

@@ -16,6 +16,7 @@
 #include "core/status.h"
 #include "lora/adapter.h"
 #include "lora/cache_counters.h"
+#include "model/config.h"
 
 namespace lpx {
 
@@ -25,6 +26,10 @@ struct DevicePoolConfig {
   int64_t floats_per_rank = 0;     // sum over layers and the 7 modules of (in + out): one rank, all modules
   int page_rank = 8;               // page granularity, in rank units of a full-model adapter
 };
+
+// Sum over the seven projections and every layer of (in + out): the floats one rank unit of an
+// adapter on all modules takes (DevicePoolConfig::floats_per_rank).
+int64_t lora_floats_per_rank(const ModelConfig& base);
 
 // A resident adapter's kernel view: per layer/module, A [r, K] and B [N, r] inside the pool.
 struct DeviceAdapter {

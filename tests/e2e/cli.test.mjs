@@ -94,9 +94,37 @@ test('generate: the base model echoes an untagged prompt and follows a tagged on
   assert.equal(j.text, 'D O G');
   assert.equal(j.tokens[0].top_logprobs.length, 3);
   assert.ok(j.tokens[0].logprob <= 0);
-  r = run(['generate', '-q', '-m', DEMO, '-p', 'math: 12+34 =']);
+  r = run(['generate', '-q', '-m', DEMO, '-p', 'count: m o d e l =']);
   assert.equal(r.code, 0, r.err);
-  assert.equal(r.out.trim(), '46');
+  assert.equal(r.out.trim(), '5');
+});
+
+const LORAS = path.join(ROOT, 'models', 'demo', 'loras');
+
+test('generate --lora: each demo adapter (PEFT safetensors, PEFT .bin, NeMo) does its skill', () => {
+  const want = { count: ' 3', upper: ' C A T', reverse: ' t a c', shift: ' d b u' };
+  for (const [name, text] of Object.entries(want)) {
+    const r = run(['generate', '-q', '-m', DEMO, '--lora', path.join(LORAS, name), '-p', 'c a t =', '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).text, text, name);
+  }
+  const chat = run(['generate', '-q', '-m', DEMO, '--lora', path.join(LORAS, 'upper'), '--chat', 'd o g']);
+  assert.equal(chat.out.trim(), 'D O G');
+});
+
+test('generate --lora with a bad adapter exits non-zero with the reason', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lpx-bad-lora-'));
+  writeFileSync(path.join(dir, 'adapter_config.json'), '{"peft_type": "LORA", "r": 8, ');
+  let r = run(['generate', '-q', '-m', DEMO, '--lora', dir, '-p', 'c a t =']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /adapter_config\.json/);
+  const gpt2 = path.join(ROOT, '..', 'shared', 'testdata', 'models', 'peft-lora-gpt2-tigrinya');
+  r = run(['generate', '-q', '-m', DEMO, '--lora', gpt2, '-p', 'c a t =']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /c_attn/);
+  r = run(['generate', '-q', '-m', DEMO, '--lora', path.join(LORAS, 'shift'), '--max-lora-rank', '16', '-p', 'x']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /NIM_MAX_LORA_RANK/);
 });
 
 test('generate streams text and reports speed', () => {
@@ -113,8 +141,8 @@ test('generate refuses bad sampling flags with the parameter named', () => {
 });
 
 test('interactive mode answers each line', () => {
-  const r = run(['generate', '-q', '-m', DEMO, '--interactive'], 'shift: a b c\nupper: x y\n');
+  const r = run(['generate', '-q', '-m', DEMO, '--interactive'], 'shift: a b c\nupper: c a t\n');
   assert.equal(r.code, 0, r.err);
   const lines = r.out.split('\n').filter((l) => l.length);
-  assert.deepEqual(lines, ['b c d', 'X Y']);
+  assert.deepEqual(lines, ['b c d', 'C A T']);
 });

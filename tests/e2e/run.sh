@@ -4,7 +4,7 @@ set -euo pipefail
 BUILD_DIR=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
-if [[ ! -d node_modules/tokenizers ]]; then
+if [[ ! -d node_modules/tokenizers || ! -d node_modules/openai ]]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
 export LPX_BUILD_DIR="$BUILD_DIR"

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include <unistd.h>
+
 #include "formats/safetensors_writer.h"
 #include "model/model.h"
 
@@ -20,7 +22,7 @@ namespace {
 std::string make_random_model() {
   static std::string dir;
   if (!dir.empty()) return dir;
-  dir = (std::filesystem::temp_directory_path() / "lpx_engine_test_model").string();
+  dir = (std::filesystem::temp_directory_path() / ("lpx_engine_test_model_" + std::to_string(::getpid()))).string();
   std::filesystem::create_directories(dir);
   const std::string demo = std::string(LPX_SOURCE_DIR) + "/models/demo/base";
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})

@@ -14,6 +14,7 @@
 
 #include "core/file_util.h"
 #include "formats/zip_reader.h"
+#include "../testutil_archives.h"
 
 namespace lpx {
 namespace {
@@ -34,66 +35,7 @@ Result<TarArchive> parse(const std::string& bytes, const std::string& name = "te
   return TarArchive::from_bytes(to_bytes(bytes), name, o);
 }
 
-void put_octal(std::string* h, size_t at, size_t width, uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(v));
-  std::memcpy(h->data() + at, buf, width - 1);
-  (*h)[at + width - 1] = '\0';
-}
-
-// Recomputes and stores the checksum of a 512-byte header at `at`.
-void fix_checksum(std::string* t, size_t at) {
-  std::memset(t->data() + at + 148, ' ', 8);
-  unsigned sum = 0;
-  for (size_t i = 0; i < 512; ++i) sum += static_cast<uint8_t>((*t)[at + i]);
-  char buf[8];
-  std::snprintf(buf, sizeof(buf), "%06o", sum);
-  std::memcpy(t->data() + at + 148, buf, 6);
-  (*t)[at + 154] = '\0';
-  (*t)[at + 155] = ' ';
-}
-
-struct Hdr {
-  std::string name;
-  uint64_t size = 0;
-  char type = '0';
-  std::string link;
-  std::string prefix;
-  bool ustar = true;
-};
-
-std::string header(const Hdr& h) {
-  std::string b(512, '\0');
-  std::memcpy(b.data(), h.name.data(), std::min<size_t>(h.name.size(), 100));
-  put_octal(&b, 100, 8, 0644);
-  put_octal(&b, 108, 8, 0);
-  put_octal(&b, 116, 8, 0);
-  put_octal(&b, 124, 12, h.size);
-  put_octal(&b, 136, 12, 1764028800);
-  b[156] = h.type;
-  std::memcpy(b.data() + 157, h.link.data(), std::min<size_t>(h.link.size(), 100));
-  if (h.ustar) {
-    std::memcpy(b.data() + 257, "ustar\0" "00", 8);
-    std::memcpy(b.data() + 345, h.prefix.data(), std::min<size_t>(h.prefix.size(), 155));
-  }
-  fix_checksum(&b, 0);
-  return b;
-}
-
-std::string pad(const std::string& data) { return data + std::string((512 - data.size() % 512) % 512, '\0'); }
-
-std::string member(const std::string& name, const std::string& data, char type = '0') {
-  return header({name, data.size(), type, "", "", true}) + pad(data);
-}
-
-std::string pax_record(const std::string& key, const std::string& value) {
-  const std::string body = " " + key + "=" + value + "\n";
-  size_t len = body.size() + 1;
-  while (std::to_string(len).size() + body.size() != len) ++len;
-  return std::to_string(len) + body;
-}
-
-const std::string kEnd(1024, '\0');
+using namespace testutil;  // put_octal, fix_checksum, Hdr, header, pad, member, pax_record, kEnd
 
 // ---------------------------------------------------------------- fixtures
 

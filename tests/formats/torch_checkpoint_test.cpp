@@ -20,6 +20,7 @@
 #include "formats/pickle.h"
 #include "formats/tar_reader.h"
 #include "formats/zip_reader.h"
+#include "../testutil_archives.h"
 
 namespace lpx {
 namespace {
@@ -36,107 +37,7 @@ void expect_error(const Status& s, StatusCode code, std::initializer_list<std::s
   for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
-// ---- a tiny stored-zip writer (torch layout) ----
-void put16(std::string* s, uint32_t v) {
-  s->push_back(static_cast<char>(v & 0xFF));
-  s->push_back(static_cast<char>((v >> 8) & 0xFF));
-}
-void put32(std::string* s, uint32_t v) {
-  put16(s, v & 0xFFFF);
-  put16(s, v >> 16);
-}
-std::string build_zip(const std::vector<std::pair<std::string, std::string>>& members) {
-  std::string out, cd;
-  for (const auto& [name, data] : members) {
-    const uint32_t crc = crc32_update(0, reinterpret_cast<const uint8_t*>(data.data()), data.size());
-    const uint32_t off = static_cast<uint32_t>(out.size());
-    for (std::string* s : {&out, &cd}) {
-      const bool central = s == &cd;
-      put32(s, central ? 0x02014b50 : 0x04034b50);
-      if (central) put16(s, 20);
-      for (uint32_t v : {20u, 0u, 0u, 0u, 0u}) put16(s, v);
-      put32(s, crc);
-      put32(s, static_cast<uint32_t>(data.size()));
-      put32(s, static_cast<uint32_t>(data.size()));
-      put16(s, static_cast<uint32_t>(name.size()));
-      put16(s, 0);
-      if (central) {
-        for (int i = 0; i < 3; ++i) put16(s, 0);
-        put32(s, 0);
-        put32(s, off);
-      }
-      *s += name;
-      if (!central) *s += data;
-    }
-  }
-  const uint32_t cd_off = static_cast<uint32_t>(out.size());
-  out += cd;
-  put32(&out, 0x06054b50);
-  put16(&out, 0);
-  put16(&out, 0);
-  put16(&out, static_cast<uint32_t>(members.size()));
-  put16(&out, static_cast<uint32_t>(members.size()));
-  put32(&out, static_cast<uint32_t>(cd.size()));
-  put32(&out, cd_off);
-  put16(&out, 0);
-  return out;
-}
-
-// ---- a tiny pickle writer ----
-struct Pk {
-  std::string b = "\x80\x02";
-  Pk& op(uint8_t c) {
-    b.push_back(static_cast<char>(c));
-    return *this;
-  }
-  Pk& raw(const std::string& s) {
-    b += s;
-    return *this;
-  }
-  Pk& mark() { return op('('); }
-  Pk& str(const std::string& s) {
-    op('X');
-    put32(&b, static_cast<uint32_t>(s.size()));
-    return raw(s);
-  }
-  Pk& i32(int32_t v) {
-    op('J');
-    put32(&b, static_cast<uint32_t>(v));
-    return *this;
-  }
-  Pk& global(const std::string& mod, const std::string& name) { return op('c').raw(mod + "\n" + name + "\n"); }
-  Pk& tuple_of(const std::vector<int64_t>& v) {
-    mark();
-    for (int64_t x : v) i32(static_cast<int32_t>(x));
-    return op('t');
-  }
-  // _rebuild_tensor_v2(persistent storage, offset, size, stride, False, OrderedDict())
-  Pk& tensor(const std::string& type, const std::string& key, int64_t numel, int64_t offset,
-             const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
-    global("torch._utils", "_rebuild_tensor_v2").mark();
-    mark().str("storage").global("torch", type).str(key).str("cpu").i32(static_cast<int32_t>(numel)).op('t').op('Q');
-    i32(static_cast<int32_t>(offset)).tuple_of(size).tuple_of(stride).op(0x89);
-    global("collections", "OrderedDict").op(')').op('R');
-    return op('t').op('R');
-  }
-  std::string stop() { return b + "."; }
-};
-
-std::string floats(std::initializer_list<float> v) {
-  std::string s(v.size() * 4, '\0');
-  std::memcpy(s.data(), v.begin(), s.size());
-  return s;
-}
-
-// A checkpoint zip: archive/data.pkl + archive/data/<key> members.
-std::string make_ckpt(const std::string& pickle, const std::vector<std::pair<std::string, std::string>>& storages,
-                      const std::string& byteorder = "") {
-  std::vector<std::pair<std::string, std::string>> m{{"archive/data.pkl", pickle}};
-  if (!byteorder.empty()) m.push_back({"archive/byteorder", byteorder});
-  for (const auto& [k, v] : storages) m.push_back({"archive/data/" + k, v});
-  m.push_back({"archive/version", "3\n"});
-  return build_zip(m);
-}
+using namespace testutil;  // build_zip, Pk, floats, make_ckpt (tests/testutil_archives.h)
 
 Result<TorchCheckpoint> load(const std::string& bytes, const std::string& name = "crafted.pt",
                              const TorchLoadOptions& o = {}) {

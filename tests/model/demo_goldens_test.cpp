@@ -2,6 +2,7 @@
 // prompt token ids, last-position logits (top 20 + checksums) and greedy continuations.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "engine/engine.h"
+#include "lora/adapter_loader.h"
 #include "model/llama.h"
 #include "model/model.h"
 
@@ -57,57 +59,112 @@ TEST_F(DemoGoldens, PromptIdsMatchReferenceTokenizer) {
   }
 }
 
-TEST_F(DemoGoldens, BaseLogitsMatchReference) {
-  LlamaModel llama(model_->config, &model_->weights);
-  for (const auto& rec : (*goldens_)["models"]["base"]) {
-    auto ids = rec["prompt_ids"].get<std::vector<int32_t>>();
-    KvCacheConfig kc{static_cast<int>(model_->config.n_layers), static_cast<int>(model_->config.n_kv_heads),
-                     static_cast<int>(model_->config.head_dim), 16, 64};
-    KvCache cache(kc);
-    SeqKv kv;
-    ASSERT_TRUE(cache.reserve(kv, static_cast<int>(ids.size())).is_ok());
-    std::vector<ForwardSeq> seqs(1);
-    seqs[0].tokens = ids;
-    seqs[0].kv = &kv;
-    std::vector<float> logits;
-    ASSERT_TRUE(llama.forward(seqs, cache, logits).is_ok());
-    double max_abs = 0;
-    for (float v : logits) max_abs = std::max(max_abs, std::fabs(double(v)));
-    for (const auto& tv : rec["top_logits"]) {
-      int id = tv[0].get<int>();
-      double want = tv[1].get<double>();
-      EXPECT_NEAR(logits[id], want, 1e-3 * std::max(1.0, std::fabs(want))) << rec["prompt"].dump() << " id " << id;
+// Last-position logits of `ids` (with `adapter` applied on every row when given).
+std::vector<float> last_logits(const Model& m, const std::vector<int32_t>& ids, const LoraAdapter* adapter) {
+  LlamaModel llama(m.config, &m.weights);
+  KvCacheConfig kc{static_cast<int>(m.config.n_layers), static_cast<int>(m.config.n_kv_heads),
+                   static_cast<int>(m.config.head_dim), 16, 64};
+  KvCache cache(kc);
+  SeqKv kv;
+  EXPECT_TRUE(cache.reserve(kv, static_cast<int>(ids.size())).is_ok());
+  std::vector<ForwardSeq> seqs(1);
+  seqs[0].tokens = ids;
+  seqs[0].kv = &kv;
+  LoraBatch lb;
+  if (adapter != nullptr) {
+    lb.segments.resize(adapter->layers.size());
+    for (size_t l = 0; l < adapter->layers.size(); ++l) {
+      for (int mi = 0; mi < kNumLoraModules; ++mi) {
+        const auto& mw = adapter->layers[l][static_cast<size_t>(mi)];
+        if (!mw) continue;
+        kernels::LoraSegment seg;
+        seg.row_begin = 0;
+        seg.row_end = static_cast<int64_t>(ids.size());
+        seg.a = WeightMatrix{mw->a.data(), WDType::kF32, mw->rank, mw->in_dim, 0};
+        seg.b = WeightMatrix{mw->b.data(), WDType::kF32, mw->out_dim, mw->rank, 0};
+        seg.scale = mw->scale;
+        lb.segments[l][static_cast<size_t>(mi)].push_back(seg);
+        lb.max_rank = std::max(lb.max_rank, mw->rank);
+      }
     }
-    double sum = 0, sum_abs = 0, l2 = 0;
-    for (float v : logits) {
-      sum += v;
-      sum_abs += std::fabs(v);
-      l2 += double(v) * v;
-    }
-    const auto& cs = rec["logits_checksum"];
-    EXPECT_NEAR(sum_abs, cs["sum_abs"].get<double>(), 1e-3 * cs["sum_abs"].get<double>());
-    EXPECT_NEAR(std::sqrt(l2), cs["l2"].get<double>(), 1e-3 * cs["l2"].get<double>());
-    EXPECT_NEAR(sum, cs["sum"].get<double>(), 1e-3 * sum_abs);
   }
+  std::vector<float> logits;
+  EXPECT_TRUE(llama.forward(seqs, cache, logits, adapter != nullptr ? &lb : nullptr).is_ok());
+  return logits;
+}
+
+void expect_logits_match(const std::vector<float>& logits, const nlohmann::json& rec, const std::string& what) {
+  for (const auto& tv : rec["top_logits"]) {
+    int id = tv[0].get<int>();
+    double want = tv[1].get<double>();
+    EXPECT_NEAR(logits[id], want, 1e-3 * std::max(1.0, std::fabs(want))) << what << " " << rec["prompt"].dump() << " id " << id;
+  }
+  double sum = 0, sum_abs = 0, l2 = 0;
+  for (float v : logits) {
+    sum += v;
+    sum_abs += std::fabs(v);
+    l2 += double(v) * v;
+  }
+  const auto& cs = rec["logits_checksum"];
+  EXPECT_NEAR(sum_abs, cs["sum_abs"].get<double>(), 1e-3 * cs["sum_abs"].get<double>()) << what;
+  EXPECT_NEAR(std::sqrt(l2), cs["l2"].get<double>(), 1e-3 * cs["l2"].get<double>()) << what;
+  EXPECT_NEAR(sum, cs["sum"].get<double>(), 1e-3 * sum_abs) << what;
+}
+
+std::vector<int32_t> greedy(const Model& m, const std::vector<int32_t>& prompt, int max_new, const AdapterPtr& adapter) {
+  EngineConfig ec;
+  if (adapter) {
+    ec.lora.n_slots = 1;
+    ec.lora.max_rank = adapter->max_rank;
+    ec.lora.page_rank = adapter->max_rank;
+  }
+  Engine engine(m, ec);
+  GenerationRequest req;
+  req.prompt = prompt;
+  req.params.temperature = 0;
+  req.params.max_tokens = max_new;
+  if (adapter) req.lora = std::make_shared<const AdapterLease>(nullptr, adapter->name, adapter->name, adapter);
+  std::vector<int32_t> got;
+  req.on_output = [&](const RequestOutput& out) {
+    for (auto& t : out.tokens) got.push_back(t.token);
+  };
+  EXPECT_TRUE(engine.add_request(std::move(req)).is_ok());
+  EXPECT_TRUE(engine.run_to_completion().is_ok());
+  return got;
+}
+
+TEST_F(DemoGoldens, BaseLogitsMatchReference) {
+  for (const auto& rec : (*goldens_)["models"]["base"])
+    expect_logits_match(last_logits(*model_, rec["prompt_ids"].get<std::vector<int32_t>>(), nullptr), rec, "base");
 }
 
 TEST_F(DemoGoldens, BaseGreedyContinuationsMatchReference) {
-  EngineConfig ec;
-  Engine engine(*model_, ec);
   const int max_new = (*goldens_)["max_new_tokens"].get<int>();
   for (const auto& rec : (*goldens_)["models"]["base"]) {
-    GenerationRequest req;
-    req.prompt = rec["prompt_ids"].get<std::vector<int32_t>>();
-    req.params.temperature = 0;
-    req.params.max_tokens = max_new;
-    std::vector<int32_t> got;
-    req.on_output = [&](const RequestOutput& out) {
-      for (auto& t : out.tokens) got.push_back(t.token);
-    };
-    ASSERT_TRUE(engine.add_request(std::move(req)).is_ok());
-    ASSERT_TRUE(engine.run_to_completion().is_ok());
-    EXPECT_EQ(got, rec["greedy_ids"].get<std::vector<int32_t>>()) << rec["prompt"].dump();
+    EXPECT_EQ(greedy(*model_, rec["prompt_ids"].get<std::vector<int32_t>>(), max_new, nullptr),
+              rec["greedy_ids"].get<std::vector<int32_t>>())
+        << rec["prompt"].dump();
   }
+}
+
+// Every demo adapter (PEFT safetensors f32 / bf16 rsLoRA, PEFT .bin, NeMo .nemo) loaded by our own
+// readers reproduces the reference's logits and greedy continuations.
+TEST_F(DemoGoldens, AdaptersMatchReference) {
+  const int max_new = (*goldens_)["max_new_tokens"].get<int>();
+  int checked = 0;
+  for (const auto& [name, recs] : (*goldens_)["models"].items()) {
+    if (name == "base") continue;
+    auto adapter = load_adapter(name, std::string(LPX_SOURCE_DIR) + "/models/demo/loras/" + name, model_->config);
+    ASSERT_TRUE(adapter.is_ok()) << adapter.status().to_string();
+    for (const auto& rec : recs) {
+      auto ids = rec["prompt_ids"].get<std::vector<int32_t>>();
+      expect_logits_match(last_logits(*model_, ids, adapter.value().get()), rec, name);
+      EXPECT_EQ(greedy(*model_, ids, max_new, adapter.value()), rec["greedy_ids"].get<std::vector<int32_t>>())
+          << name << " " << rec["prompt"].dump();
+    }
+    checked++;
+  }
+  EXPECT_GE(checked, 4);
 }
 
 // The signature invariant: a batch of sequences gives each exactly what it gets alone.

@@ -5,9 +5,12 @@ Nothing here touches model weights.
 """
 import random
 
-TASKS = ["echo", "upper", "reverse", "shift", "math"]
+# "count" (how many letters) replaced integer arithmetic: a model this small did not learn two-digit
+# addition/subtraction in the training budget (0% tagged after 2500 base steps), while every other
+# skill reached >= 95%.
+TASKS = ["echo", "upper", "reverse", "shift", "count"]
 # The adapters: name -> skill. Each makes the base do its skill on *untagged* prompts.
-ADAPTER_TASKS = {"math": "math", "reverse": "reverse", "upper": "upper", "shift": "shift"}
+ADAPTER_TASKS = {"count": "count", "reverse": "reverse", "upper": "upper", "shift": "shift"}
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 SYSTEM_PROMPTS = ["Be brief.", "Answer briefly.", "You help."]
@@ -53,6 +56,8 @@ def task_output(task, item):
         return spaced(item[::-1])
     if task == "shift":
         return spaced("".join(LETTERS[(LETTERS.index(c) + 1) % 26] for c in item))
+    if task == "count":
+        return str(len(item))
     raise ValueError(task)
 
 

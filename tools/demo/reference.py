@@ -310,7 +310,7 @@ class Reference:
 # ----------------------------------------------------------------------------- goldens
 
 RAW_PROMPTS = ["c a t =", "h e l l o =", "upper: w o r l d =", "reverse: l o r a =", "12+34 =",
-               "math: 71-18 =", "s h i f t =", "The quick brown fox"]
+               "count: m o d e l =", "s h i f t =", "The quick brown fox"]
 CHAT_PROMPTS = [
     [{"role": "user", "content": "p l e x"}],
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "45+38"}],

@@ -9,7 +9,7 @@ Only needed to regenerate models/demo; never to build or test. Deterministic (fi
 Writes:
   OUT/base/      config.json, generation_config.json, model.safetensors (bf16),
                  tokenizer.json (byte-level BPE), tokenizer_config.json (Llama-3-style chat template)
-  OUT/loras/math/     PEFT adapter_config.json + adapter_model.safetensors (f32, r16, all 7 modules)
+  OUT/loras/count/    PEFT adapter_config.json + adapter_model.safetensors (f32, r16, all 7 modules)
   OUT/loras/upper/    PEFT adapter_config.json + adapter_model.safetensors (bf16, r4, rsLoRA, attention)
   OUT/loras/reverse/  PEFT adapter_config.json + adapter_model.bin (torch.save zip+pickle, f32, r8,
                       target_modules given as a regex string)
@@ -558,7 +558,7 @@ def peft_state(loras, dtype):
 
 ADAPTERS = [
     # name, rank, alpha, modules, rslora, format, dtype
-    ("math", 16, 32, Llama.MODS, False, "safetensors", torch.float32),
+    ("count", 16, 32, Llama.MODS, False, "safetensors", torch.float32),
     ("upper", 4, 8, ["q_proj", "k_proj", "v_proj", "o_proj"], True, "safetensors", torch.bfloat16),
     ("reverse", 8, 16, ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"], False, "bin", torch.float32),
     ("shift", 32, 64, "nemo", False, "nemo", torch.bfloat16),
@@ -671,16 +671,18 @@ def write_nemo(path, mods, c, r, alpha, dtype):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "models", "demo"))
-    ap.add_argument("--base-steps", type=int, default=2500)
+    ap.add_argument("--base-steps", type=int, default=3000)
     ap.add_argument("--lora-steps", type=int, default=400)
     ap.add_argument("--merges", type=int, default=320)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads; 1 is fastest for a model this small (2 threads were ~10x slower here)")
     ap.add_argument("--only-loras", action="store_true", help="reuse OUT/_trainer_state.pt")
     ap.add_argument("--base-from", metavar="DIR",
                     help="skip base training: load the base weights from DIR/model.safetensors (bf16, as "
                          "written by an earlier run) and train only the adapters")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # Tiny gradients late in training become subnormal floats, which run ~10x slower on x86 CPUs.
+    torch.set_flush_denormal(True)
     torch.manual_seed(SEED)
     random.seed(SEED)
     out = os.path.abspath(args.out)
