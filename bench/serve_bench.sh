@@ -91,15 +91,15 @@ done
 [ -n "$PORT" ] || { cat "$SERVER_LOG" >&2; log "no listening line after 60 s"; exit 1; }
 URL="http://127.0.0.1:$PORT"
 log "server on $URL (log: $SERVER_LOG)"
-grep -E 'memory estimate|adapter' "$SERVER_LOG" | sed 's/^/serve_bench:   /' >&2 || true
 
 # 3. Warm-up: one short request per adapter, so cold loads from disk stay out of the cells.
 warm=$(IFS=,; echo "${NAMES[*]:0:$max_adapters}")
 log "warm-up: one request for each of $max_adapters adapter(s) and the base model"
 node "$HERE/loadgen.mjs" --url "$URL" --wait-ready 600 --concurrency 1 --base-only --requests 1 \
-  --max-tokens 2 --prompt-tokens 8 --quiet --json >/dev/null
+  --max-tokens 2 --prompt-tokens 8 --logprobs --quiet --json >/dev/null
 node "$HERE/loadgen.mjs" --url "$URL" --concurrency 8 --adapters "$warm" --requests "$max_adapters" \
-  --max-tokens 1 --prompt-tokens 8 --quiet --json >/dev/null
+  --max-tokens 1 --prompt-tokens 8 --logprobs --quiet --json >/dev/null
+grep -E 'memory estimate|adapter store' "$SERVER_LOG" | sed 's/^/serve_bench:   /' >&2 || true
 
 # 4. The matrix.
 rows=()

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "model/lora_batch.h"
 
 namespace lpx {
@@ -21,6 +22,10 @@ struct LoraModuleWeights {
   int64_t out_dim = 0;    // N
   std::vector<float> a;   // [rank, in_dim]
   std::vector<float> b;   // [out_dim, rank]
+  // The narrowest of f32 / bf16 / f16 that holds every value of a and b exactly (set by the
+  // loaders): the device tier stores the module in it, so bf16 adapters take half the room and
+  // half the memory traffic, without changing a single value.
+  DType device_dtype = DType::kF32;
 };
 
 struct LoraAdapter {
@@ -33,12 +38,18 @@ struct LoraAdapter {
 
   // Bytes of A and B (f32) — the host-tier cost.
   size_t bytes() const;
-  // Rank units the device tier needs: sum over adapted modules of rank x (in + out), in floats.
+  // Room in the device tier, in f32 units: sum over adapted modules of rank x (in + out) x the
+  // device dtype's size / 4, each of A and B rounded up to 16 floats (64-byte alignment).
   size_t device_floats() const;
+  // Sets every module's device_dtype from its values.
+  void choose_device_dtypes();
   // Names of the adapted modules ("q_proj", ...), for logs and /v1/models.
   std::vector<std::string> target_modules() const;
 };
 
 using AdapterPtr = std::shared_ptr<const LoraAdapter>;
+
+// f32 units that `numel` values of type t take in the device tier (rounded up to 64 bytes).
+size_t lora_device_floats(size_t numel, DType t);
 
 }  // namespace lpx

@@ -188,6 +188,7 @@ Status finish_adapter(LoraAdapter* adapter, const std::string& source) {
       if (m) max_rank = std::max(max_rank, m->rank);
   if (max_rank == 0) return corrupt(source + ": holds no LoRA weights for the modules its config targets");
   adapter->max_rank = max_rank;
+  adapter->choose_device_dtypes();
   return Status::ok();
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/dtype.h"
 #include "core/log.h"
 
 namespace lpx {
@@ -47,22 +48,34 @@ void DevicePool::place(DeviceAdapter& d, int first_page) {
   d.first_page = first_page;
   d.views.assign(a.layers.size(), {});
   size_t off = 0;
+  // Copies v into the pool in dtype t (exact: the loader chose t so that no value changes).
+  auto put = [&](const std::vector<float>& v, DType t) -> const void* {
+    float* dst = base + off;
+    off += lora_device_floats(v.size(), t);
+    if (t == DType::kF32) {
+      std::memcpy(dst, v.data(), v.size() * sizeof(float));
+    } else {
+      auto* h = reinterpret_cast<uint16_t*>(dst);
+      for (size_t i = 0; i < v.size(); ++i) h[i] = t == DType::kBF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+    }
+    return dst;
+  };
   for (size_t l = 0; l < a.layers.size(); ++l) {
     for (int m = 0; m < kNumLoraModules; ++m) {
       const auto& mw = a.layers[l][m];
       if (!mw) continue;
-      float* pa = base + off;
-      off += mw->a.size();
-      float* pb = base + off;
-      off += mw->b.size();
-      std::memcpy(pa, mw->a.data(), mw->a.size() * sizeof(float));
-      std::memcpy(pb, mw->b.data(), mw->b.size() * sizeof(float));
+      const WDType wt = mw->device_dtype == DType::kBF16  ? WDType::kBF16
+                        : mw->device_dtype == DType::kF16 ? WDType::kF16
+                                                          : WDType::kF32;
+      const void* pa = put(mw->a, mw->device_dtype);
+      const void* pb = put(mw->b, mw->device_dtype);
       kernels::LoraSegment& s = d.views[l][m];
-      s.a = WeightMatrix{pa, WDType::kF32, mw->rank, mw->in_dim, 0};
-      s.b = WeightMatrix{pb, WDType::kF32, mw->out_dim, mw->rank, 0};
+      s.a = WeightMatrix{pa, wt, mw->rank, mw->in_dim, 0};
+      s.b = WeightMatrix{pb, wt, mw->out_dim, mw->rank, 0};
       s.scale = mw->scale;
     }
   }
+  LPX_CHECK(off <= static_cast<size_t>(d.n_pages) * static_cast<size_t>(page_floats_));
   for (int p = first_page; p < first_page + d.n_pages; ++p) owner_[p] = &d;
 }
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/dtype.h"
 #include "formats/safetensors_writer.h"
 
 namespace lpx {
@@ -55,11 +56,13 @@ std::shared_ptr<LoraAdapter> synthetic_adapter(const ModelConfig& c, const std::
       module_dims(c, m, &w.in_dim, &w.out_dim);
       w.a.resize(static_cast<size_t>(rank * w.in_dim));
       w.b.resize(static_cast<size_t>(w.out_dim * rank));
-      for (auto& v : w.a) v = nd(rng);
-      for (auto& v : w.b) v = nd(rng);
+      // bf16-representable values, like an adapter saved in bf16 (the common case).
+      for (auto& v : w.a) v = bf16_to_f32(f32_to_bf16(nd(rng)));
+      for (auto& v : w.b) v = bf16_to_f32(f32_to_bf16(nd(rng)));
       layer[static_cast<size_t>(m)] = std::move(w);
     }
   }
+  a->choose_device_dtypes();
   return a;
 }
 

@@ -14,7 +14,8 @@
 
 namespace lpx {
 
-// Rank `rank` on `modules` of every layer, N(0, stddev) A and B, the given scale; fixed seed.
+// Rank `rank` on `modules` of every layer, N(0, stddev) A and B rounded to bf16 values (the
+// device tier then stores them as bf16), the given scale; fixed seed.
 std::shared_ptr<LoraAdapter> synthetic_adapter(const ModelConfig& base, const std::string& name, int rank,
                                                const std::vector<LoraModule>& modules, float scale, uint64_t seed,
                                                float stddev = 0.02f);

@@ -142,7 +142,7 @@ TEST_F(LoraEngineTest, MixedBatchEqualsSolo) {
   }
   // More distinct adapters than device slots: requests wait for a slot, none is refused, and the
   // results do not change.
-  Engine small(*model_, config(1), &pool);
+  Engine small(*model_, config(1, 8), &pool);  // room for about one adapter at a time
   auto waited = run(small, reqs, 10);
   for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(waited[i].tokens, solo[i].tokens) << "request " << i;
   EXPECT_GT(small.stats().device_tier.evictions, 0);
