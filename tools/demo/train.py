@@ -465,8 +465,8 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(b)
 
 
-def write_base(out, model, tok, merges, c):
-    os.makedirs(out, exist_ok=True)
+def hf_state(model):
+    """The model's parameters under Hugging Face Llama tensor names."""
     sd = {"model.embed_tokens.weight": model.embed.weight, "model.norm.weight": model.norm,
           "lm_head.weight": model.lm_head.weight}
     for i, L in enumerate(model.layers):
@@ -477,6 +477,12 @@ def write_base(out, model, tok, merges, c):
             sd[p + f"self_attn.{m}.weight"] = getattr(L, m).weight
         for m in ["gate_proj", "up_proj", "down_proj"]:
             sd[p + f"mlp.{m}.weight"] = getattr(L, m).weight
+    return sd
+
+
+def write_base(out, model, tok, merges, c):
+    os.makedirs(out, exist_ok=True)
+    sd = hf_state(model)
     write_safetensors(os.path.join(out, "model.safetensors"),
                       {k: v.detach().to(torch.bfloat16) for k, v in sd.items()}, {"format": "pt"})
     bos, eos, eot = tok.special[common.BOS], tok.special[common.EOS], tok.special[common.EOT]
@@ -512,16 +518,7 @@ def load_base(path, model):
     blob = open(path, "rb").read()
     n = struct.unpack("<Q", blob[:8])[0]
     header = json.loads(blob[8:8 + n])
-    sd = {"model.embed_tokens.weight": model.embed.weight, "model.norm.weight": model.norm,
-          "lm_head.weight": model.lm_head.weight}
-    for i, L in enumerate(model.layers):
-        p = f"model.layers.{i}."
-        sd[p + "input_layernorm.weight"] = L.attn_norm
-        sd[p + "post_attention_layernorm.weight"] = L.ffn_norm
-        for m in ["q_proj", "k_proj", "v_proj", "o_proj"]:
-            sd[p + f"self_attn.{m}.weight"] = getattr(L, m).weight
-        for m in ["gate_proj", "up_proj", "down_proj"]:
-            sd[p + f"mlp.{m}.weight"] = getattr(L, m).weight
+    sd = hf_state(model)
     with torch.no_grad():
         for name, param in sd.items():
             info = header[name]
