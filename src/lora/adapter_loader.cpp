@@ -181,6 +181,11 @@ Status check_lora_pair(const TensorView& a, const TensorView& b, LoraModule m, i
   return Status::ok();
 }
 
+DType pair_device_dtype(const TensorView& a, const TensorView& b) {
+  if (a.dtype == b.dtype && (a.dtype == DType::kBF16 || a.dtype == DType::kF16)) return a.dtype;
+  return DType::kF32;
+}
+
 Status finish_adapter(LoraAdapter* adapter, const std::string& source) {
   int max_rank = 0;
   for (const auto& layer : adapter->layers)
@@ -188,7 +193,6 @@ Status finish_adapter(LoraAdapter* adapter, const std::string& source) {
       if (m) max_rank = std::max(max_rank, m->rank);
   if (max_rank == 0) return corrupt(source + ": holds no LoRA weights for the modules its config targets");
   adapter->max_rank = max_rank;
-  adapter->choose_device_dtypes();
   return Status::ok();
 }
 

@@ -90,6 +90,9 @@ std::string lora_dim_origin(LoraModule m, bool input);
 
 // The tensor's values as f32 (f32/f16/bf16; kUnsupported for others). `where` prefixes errors.
 Result<std::vector<float>> tensor_to_f32(const TensorView& t, const std::string& where);
+// The device-tier dtype of a module stored as (a, b): their dtype when both are bf16 or both f16
+// (then every value is exact in it), else f32.
+DType pair_device_dtype(const TensorView& a, const TensorView& b);
 
 // Checks one module's lora_A [r, in] and lora_B [out, r] views against the base and the expected
 // rank (expected_rank <= 0: any) and the rank limit. `where_a` / `where_b` name the tensors.

@@ -56,7 +56,16 @@ void DevicePool::place(DeviceAdapter& d, int first_page) {
       std::memcpy(dst, v.data(), v.size() * sizeof(float));
     } else {
       auto* h = reinterpret_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < v.size(); ++i) h[i] = t == DType::kBF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+      if (t == DType::kBF16) {
+        // Exact bf16 values: the top half of the f32 bits (vectorises; no rounding needed).
+        for (size_t i = 0; i < v.size(); ++i) {
+          uint32_t bits;
+          std::memcpy(&bits, &v[i], 4);
+          h[i] = static_cast<uint16_t>(bits >> 16);
+        }
+      } else {
+        for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_f16(v[i]);
+      }
     }
     return dst;
   };

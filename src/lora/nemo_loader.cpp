@@ -354,8 +354,9 @@ Status check_fused(const UnitPair& p, int64_t in_dim, const std::string& in_orig
 }
 
 LoraModuleWeights module_from(const std::vector<float>& a, int64_t rank, int64_t in_dim, const float* b_rows,
-                              int64_t out_dim, float scale) {
+                              int64_t out_dim, float scale, DType device_dtype) {
   LoraModuleWeights w;
+  w.device_dtype = device_dtype;
   w.rank = static_cast<int>(rank);
   w.in_dim = in_dim;
   w.out_dim = out_dim;
@@ -441,17 +442,19 @@ Result<AdapterPtr> load_nemo_adapter(const std::string& name, const AdapterFiles
         std::copy(src + qpg * hd * r, src + (qpg + 1) * hd * r, bk.data() + g * hd * r);
         std::copy(src + (qpg + 1) * hd * r, src + (qpg + 2) * hd * r, bv.data() + g * hd * r);
       }
-      LPX_RETURN_IF_ERROR(place(LoraModule::kQ, module_from(a, r, hidden, bq.data(), q_dim, scale)));
-      LPX_RETURN_IF_ERROR(place(LoraModule::kK, module_from(a, r, hidden, bk.data(), kv_dim, scale)));
-      LPX_RETURN_IF_ERROR(place(LoraModule::kV, module_from(a, r, hidden, bv.data(), kv_dim, scale)));
+      const DType dt = pair_device_dtype(*p.in, *p.out);
+      LPX_RETURN_IF_ERROR(place(LoraModule::kQ, module_from(a, r, hidden, bq.data(), q_dim, scale, dt)));
+      LPX_RETURN_IF_ERROR(place(LoraModule::kK, module_from(a, r, hidden, bk.data(), kv_dim, scale, dt)));
+      LPX_RETURN_IF_ERROR(place(LoraModule::kV, module_from(a, r, hidden, bv.data(), kv_dim, scale, dt)));
     } else if (unit == Unit::kFc1) {
       LPX_RETURN_IF_ERROR(check_fused(p, hidden, "hidden_size", 2 * ffn, "2 x intermediate_size: [gate; up]", c,
                                       yaml_where, opts, wi, wo));
       const int64_t r = p.in->shape[0];
       LPX_ASSIGN_OR_RETURN(std::vector<float> a, tensor_to_f32(*p.in, wi));
       LPX_ASSIGN_OR_RETURN(std::vector<float> b, tensor_to_f32(*p.out, wo));
-      LPX_RETURN_IF_ERROR(place(LoraModule::kGate, module_from(a, r, hidden, b.data(), ffn, scale)));
-      LPX_RETURN_IF_ERROR(place(LoraModule::kUp, module_from(a, r, hidden, b.data() + ffn * r, ffn, scale)));
+      const DType dt = pair_device_dtype(*p.in, *p.out);
+      LPX_RETURN_IF_ERROR(place(LoraModule::kGate, module_from(a, r, hidden, b.data(), ffn, scale, dt)));
+      LPX_RETURN_IF_ERROR(place(LoraModule::kUp, module_from(a, r, hidden, b.data() + ffn * r, ffn, scale, dt)));
     } else {
       const LoraModule m = unit_module(unit);
       LPX_RETURN_IF_ERROR(check_lora_pair(*p.in, *p.out, m, layer, base, c.rank, rank_origin, opts, wi, wo));
@@ -462,6 +465,7 @@ Result<AdapterPtr> load_nemo_adapter(const std::string& name, const AdapterFiles
       w.scale = scale;
       LPX_ASSIGN_OR_RETURN(w.a, tensor_to_f32(*p.in, wi));
       LPX_ASSIGN_OR_RETURN(w.b, tensor_to_f32(*p.out, wo));
+      w.device_dtype = pair_device_dtype(*p.in, *p.out);
       LPX_RETURN_IF_ERROR(place(m, std::move(w)));
     }
   }

@@ -150,6 +150,7 @@ Result<AdapterPtr> build(const std::string& name, const AdapterFiles& files, con
     w.scale = config.scale_for(path);
     LPX_ASSIGN_OR_RETURN(w.a, tensor_to_f32(*p.a, wa));
     LPX_ASSIGN_OR_RETURN(w.b, tensor_to_f32(*p.b, wb));
+    w.device_dtype = pair_device_dtype(*p.a, *p.b);
     adapter->layers[layer][mi] = std::move(w);
   }
   LPX_RETURN_IF_ERROR(finish_adapter(adapter.get(), file));
