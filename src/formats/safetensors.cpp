@@ -37,7 +37,15 @@ const DTypeInfo* lookup_dtype(const std::string& s) {
   return nullptr;
 }
 
-std::string quote_name(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quote_name(std::string_view s) {
+  // Built by appending (GCC 12 warns -Wrestrict, falsely, on "'" + std::string(s)).
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('\'');
+  out.append(s);
+  out.push_back('\'');
+  return out;
+}
 
 // Reads a non-negative JSON integer that fits in int64.
 bool get_nonneg_int(const json& v, uint64_t* out) {

@@ -111,12 +111,13 @@ Isa initial_isa() {
   return best_isa();
 }
 
-MatmulPrecision initial_precision() {
+// Default (no LPX_MATMUL): bf16 activations with vdpbf16ps where the CPU runs it faster than f32
+// FMAs and has no AMX (AMD Zen 4/5): the small-M GEMV and the blocked GEMM then do the same
+// arithmetic per row, so a request's output still does not depend on its batch. Elsewhere exact
+// f32 products (AMX would round differently from the vdpbf16ps GEMV, breaking that invariant).
+MatmulPrecision initial_precision(bool bf16_fast, bool amx_ok) {
   const char* env = std::getenv("LPX_MATMUL");
-  // Default: exact f32 products. Every row then gets the same arithmetic whatever the batch, so a
-  // request's output does not depend on what it is batched with; LPX_MATMUL=auto opts into bf16
-  // activations (AMX / vdpbf16ps) for large-M prefill.
-  if (env == nullptr || *env == '\0') return MatmulPrecision::kExact;
+  if (env == nullptr || *env == '\0') return bf16_fast && !amx_ok ? MatmulPrecision::kBf16Dot : MatmulPrecision::kExact;
   std::string want(env);
   if (want == "exact") return MatmulPrecision::kExact;
   if (want == "bf16dot") return MatmulPrecision::kBf16Dot;
@@ -147,9 +148,11 @@ struct State {
   bool bf16_cpu;
   bool bf16_fast;
   bool amx_ok;
-  State() : table(table_for(initial_isa())), precision(static_cast<int>(initial_precision())),
+  State() : table(table_for(initial_isa())), precision(static_cast<int>(MatmulPrecision::kExact)),
             amx_enabled(env_amx_allowed()), bf16_cpu(cpu_has_avx512_bf16()),
-            bf16_fast(cpu_bf16_dot_is_fast()), amx_ok(detail::request_amx()) {}
+            bf16_fast(cpu_bf16_dot_is_fast()), amx_ok(detail::request_amx()) {
+    precision.store(static_cast<int>(initial_precision(bf16_cpu && bf16_fast, amx_ok)));
+  }
 };
 
 State& state() {
@@ -252,6 +255,21 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   const int64_t n_units = (N + kUnit - 1) / kUnit;
   const int64_t work_per_unit = kUnit * K * std::max<int64_t>(a.M, 4);
   const int64_t min_units = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, work_per_unit));
+  // bf16 activations for a small M: the GEMV with the blocked kernel's per-row arithmetic, so a
+  // row gets the same result whether its step has 1 row or 500 (batched == solo holds here too).
+  if (a.w.dtype == WDType::kBF16 && a.alpha == 1.0f && a.M < kBf16DotMinRows && t.gemv_bf16dot != nullptr &&
+      bf16_gemm_mode() == detail::GemmMode::kBf16Dot) {
+    auto* xp = static_cast<uint32_t*>(detail::thread_scratch(1, sizeof(uint32_t) * a.M * ((K + 1) / 2)));
+    t.pack_x_pairs(a.x, a.ldx, a.M, K, xp);
+    tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
+      const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
+      GemmArgs sub = a;
+      sub.w = a.w.slice_rows(n0, n1);
+      sub.y = a.y + n0;
+      t.gemv_bf16dot(xp, sub);
+    }, min_units);
+    return;
+  }
   const bool blocked = t.gemm_blocked != nullptr && a.alpha == 1.0f && a.M >= kBf16DotMinRows;
   if (blocked) {
     detail::GemmMode mode = a.w.dtype == WDType::kBF16 ? bf16_gemm_mode() : detail::GemmMode::kF32;

@@ -103,10 +103,12 @@ class ScopedIsa {
 //  kAuto:    the fastest engine: AMX if available (Intel Sapphire Rapids and later;
 //            measured ~5x the f32 GEMM rate), else vdpbf16ps where it beats f32 FMAs (AMD Zen 4/5,
 //            ~2x), else kExact (Intel Xeons without AMX run vdpbf16ps at or below the f32 rate).
-//            So prefill (M >= 16) and decode (M < 16) logits can differ by ~1e-3 relative.
-// Default: kExact, so a row's result never depends on the batch it is in (the engine's batched ==
-// solo invariant) and logits match the reference. Env LPX_MATMUL=exact|bf16dot|auto sets the
-// initial value; env LPX_AMX=0 disallows AMX.
+// Default: kBf16Dot on CPUs where vdpbf16ps beats f32 FMAs and there is no AMX (AMD Zen 4/5),
+// else kExact. In kBf16Dot, steps of M < kBf16DotMinRows rows use a vdpbf16ps GEMV whose per-row
+// arithmetic is identical to the blocked kernel's, so a row's result never depends on the batch it
+// is in (the engine's batched == solo invariant) in either default. kAuto with AMX does not keep
+// that invariant (M < 16 then runs exact f32). Env LPX_MATMUL=exact|bf16dot|auto sets the initial
+// value (exact reproduces the reference within ~1e-6); env LPX_AMX=0 disallows AMX.
 // AMX needs Linux >= 5.16; the kernels ask for the tile state once (arch_prctl) on first use, which
 // enlarges signal frames for this process (a tiny sigaltstack would make that request fail, and
 // AMX is then simply not used).

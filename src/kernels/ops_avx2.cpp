@@ -590,6 +590,8 @@ const OpsTable* avx2_table() {
       &avx2_dot,
       &avx2_axpy,
       &avx2_attention_items,
+      nullptr,
+      nullptr,
   };
   return &table;
 }

@@ -738,6 +738,91 @@ void avx512_gemm_blocked(const void* a_packed, detail::GemmMode mode, const Gemm
 }
 
 // ---------------------------------------------------------------------------------------------
+// bf16-activation GEMV (M < 16) with the blocked kernel's arithmetic: every output (m, n) is one
+// f32 lane accumulating vdpbf16ps over the k pairs in order, from 0 (or y), exactly as
+// ukernel_bf16 does, so prefill-sized and decode-sized steps give a row the same result. W rows
+// are read in groups of 16 and transposed in registers (16 rows x 16 pairs) instead of packed.
+
+void avx512_pack_x_pairs(const float* x, int64_t ldx, int64_t M, int64_t K, uint32_t* out) {
+  const int64_t kpairs = (K + 1) / 2;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* src = x + m * ldx;
+    uint32_t* dst = out + m * kpairs;
+    for (int64_t k = 0; k < K; k += 32) {
+      const __mmask16 mlo = mask16(K - k), mhi = mask16(K - k - 16);
+      const __m512 lo = _mm512_maskz_loadu_ps(mlo, src + k);
+      const __m512 hi = _mm512_maskz_loadu_ps(mhi, src + k + 16);
+      const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+      _mm512_mask_storeu_epi32(dst + k / 2, mask16(kpairs - k / 2), v);
+    }
+  }
+}
+
+// 16 W rows stream at once: prefetch each a few cache lines ahead (the hardware prefetcher alone
+// does not keep 16 streams per core full).
+constexpr int64_t kGemvPrefetchBytes = 512;
+
+template <int M>
+void gemv_bf16dot_m(const uint32_t* xp, const GemmArgs& a) {
+  const int64_t N = a.w.rows, K = a.w.cols;
+  const int64_t kpairs = (K + 1) / 2;
+  const int64_t ldy = a.ldy > 0 ? a.ldy : N;
+  const int64_t wsb = a.w.stride() * 2;
+  const char* w0 = static_cast<const char*>(a.w.data);
+  for (int64_t n0 = 0; n0 < N; n0 += 16) {
+    const int64_t rows = imin(16, N - n0);
+    const __mmask16 cm = mask16(rows);
+    __m512 acc[M];
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) acc[m] = a.accumulate ? _mm512_maskz_loadu_ps(cm, a.y + m * ldy + n0) : _mm512_setzero_ps();
+    for (int64_t p0 = 0; p0 < kpairs; p0 += 16) {
+      const int64_t nel = imin(32, K - 2 * p0);
+      const __mmask32 km = nel >= 32 ? static_cast<__mmask32>(0xFFFFFFFFu) : static_cast<__mmask32>((1u << nel) - 1u);
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const uint16_t* row = reinterpret_cast<const uint16_t*>(w0 + (n0 + i) * wsb) + 2 * p0;
+        if (i < rows) _mm_prefetch(reinterpret_cast<const char*>(row) + kGemvPrefetchBytes, _MM_HINT_T0);
+        r[i] = i < rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(km, row)) : _mm512_setzero_ps();
+      }
+      transpose16(r);  // r[q] lane j: pair p0 + q of W row n0 + j
+      const int64_t np = imin(16, kpairs - p0);
+      for (int64_t q = 0; q < np; ++q) {
+        const __m512bh wv = (__m512bh)_mm512_castps_si512(r[q]);
+#pragma GCC unroll 16
+        for (int m = 0; m < M; ++m) {
+          const __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(xp[m * kpairs + p0 + q]));
+          acc[m] = _mm512_dpbf16_ps(acc[m], xv, wv);
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) _mm512_mask_storeu_ps(a.y + m * ldy + n0, cm, acc[m]);
+  }
+}
+
+void avx512_gemv_bf16dot(const uint32_t* xp, const GemmArgs& a) {
+  LPX_CHECK(a.w.dtype == WDType::kBF16 && a.alpha == 1.0f && a.M >= 1 && a.M < 16);
+  switch (a.M) {
+    case 1: gemv_bf16dot_m<1>(xp, a); break;
+    case 2: gemv_bf16dot_m<2>(xp, a); break;
+    case 3: gemv_bf16dot_m<3>(xp, a); break;
+    case 4: gemv_bf16dot_m<4>(xp, a); break;
+    case 5: gemv_bf16dot_m<5>(xp, a); break;
+    case 6: gemv_bf16dot_m<6>(xp, a); break;
+    case 7: gemv_bf16dot_m<7>(xp, a); break;
+    case 8: gemv_bf16dot_m<8>(xp, a); break;
+    case 9: gemv_bf16dot_m<9>(xp, a); break;
+    case 10: gemv_bf16dot_m<10>(xp, a); break;
+    case 11: gemv_bf16dot_m<11>(xp, a); break;
+    case 12: gemv_bf16dot_m<12>(xp, a); break;
+    case 13: gemv_bf16dot_m<13>(xp, a); break;
+    case 14: gemv_bf16dot_m<14>(xp, a); break;
+    default: gemv_bf16dot_m<15>(xp, a); break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Elementwise / row ops.
 
 template <WDType DT>
@@ -1049,6 +1134,8 @@ const OpsTable* avx512_table() {
       &avx512_dot,
       &avx512_axpy,
       &avx512_attention_items,
+      &avx512_pack_x_pairs,
+      &avx512_gemv_bf16dot,
   };
   return &table;
 }

@@ -47,6 +47,12 @@ struct OpsTable {
   // Attention work items [begin, end): item i = (query token i / n_kv_heads, kv head i % n_kv_heads),
   // computing all n_heads / n_kv_heads query heads of that group.
   void (*attention_items)(const AttentionArgs& a, int64_t begin, int64_t end);
+  // bf16-activation GEMV for M < kBf16DotMinRows (nullptr where vdpbf16ps is not compiled):
+  // pack_x_pairs rounds rows of x to bf16 pairs exactly as pack_a does ([M][ceil(K/2)] uint32);
+  // gemv_bf16dot computes y for the given W rows with, for every output, the same sequence of
+  // vdpbf16ps operations as the blocked kernel, so a row's result does not depend on M.
+  void (*pack_x_pairs)(const float* x, int64_t ldx, int64_t M, int64_t K, uint32_t* out);
+  void (*gemv_bf16dot)(const uint32_t* xp, const GemmArgs& a);
 };
 
 const OpsTable& ref_table();

@@ -251,6 +251,8 @@ const OpsTable& ref_table() {
       &ref::dot,
       &ref::axpy,
       &ref_attention_items,
+      nullptr,
+      nullptr,
   };
   return table;
 }

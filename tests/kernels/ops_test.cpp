@@ -261,6 +261,7 @@ TEST(KernelGemm, ExactMatchesReferenceOnRandomShapes) {
 
 TEST(KernelGemm, DecodeGemvAllDtypes) {
   // M = 1 uses a dedicated streaming kernel (bf16: 64-wide even/odd split + masked tail).
+  PrecisionScope ps(MatmulPrecision::kExact);
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
     int cases = 0;

@@ -1,0 +1,58 @@
+// With bf16 activations (LPX_MATMUL=bf16dot / auto), a row's GEMM result must not depend on how
+// many rows share the call: the small-M GEMV and the blocked kernel must agree bit for bit.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "kernels/ops.h"
+
+namespace lpx::kernels {
+namespace {
+
+struct PrecisionScope {
+  explicit PrecisionScope(MatmulPrecision p) : old(matmul_precision()) { set_matmul_precision(p); }
+  ~PrecisionScope() { set_matmul_precision(old); }
+  MatmulPrecision old;
+};
+
+TEST(Bf16DotInvariance, RowResultIndependentOfBatch) {
+  PrecisionScope ps(MatmulPrecision::kBf16Dot);
+  if (!has_bf16_dot()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  set_amx_enabled(false);
+  ThreadPool pool(2);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t shapes[][2] = {{64, 48}, {70, 385}, {33, 1001}, {130, 768}, {17, 31}};
+  for (const auto& sh : shapes) {
+    const int64_t N = sh[0], K = sh[1];
+    std::vector<uint16_t> w(static_cast<size_t>(N * K));
+    for (auto& v : w) v = f32_to_bf16(nd(rng));
+    WeightMatrix wm{w.data(), WDType::kBF16, N, K, 0};
+    for (int64_t M : {16, 20, 37}) {
+      for (bool acc : {false, true}) {
+        std::vector<float> x(static_cast<size_t>(M * K)), y0(static_cast<size_t>(M * N));
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : y0) v = nd(rng);
+        std::vector<float> big = y0;
+        matmul(x.data(), wm, big.data(), M, acc, &pool);
+        for (int64_t m = 0; m < M; ++m) {
+          for (int64_t rows : {int64_t{1}, int64_t{3}}) {
+            if (m + rows > M) continue;
+            std::vector<float> small(y0.begin() + m * N, y0.begin() + (m + rows) * N);
+            matmul(x.data() + m * K, wm, small.data(), rows, acc, &pool);
+            ASSERT_EQ(std::memcmp(small.data(), big.data() + m * N, sizeof(float) * N), 0)
+                << "N=" << N << " K=" << K << " M=" << M << " row " << m << " in a call of " << rows;
+          }
+        }
+      }
+    }
+  }
+  set_amx_enabled(true);
+}
+
+}  // namespace
+}  // namespace lpx::kernels
