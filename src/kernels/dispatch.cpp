@@ -463,14 +463,30 @@ void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_seg
 
 void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
                  int64_t ldy, ThreadPool* pool) {
-  for (int s = 0; s < n_segs; ++s) LPX_CHECK(segs[s].b.cols <= ld_tmp);
+  for (int s = 0; s < n_segs; ++s) LPX_CHECK(segs[s].rank() <= ld_tmp);
   int64_t count = 0;
-  LoraItem* items = make_items(segs, n_segs, 256, [](const LoraSegment& sg) { return sg.b.rows; }, &count);
+  LoraItem* items = make_items(segs, n_segs, 256, [](const LoraSegment& sg) { return sg.out_dim(); }, &count);
   const detail::OpsTable& t = active();
   pool_or_global(pool).parallel_for(count, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const LoraItem& it = items[i];
       const LoraSegment& sg = segs[it.seg];
+      if (sg.b_transposed) {
+        // acc[n0:n1] = sum_r tmp[m, r] * B^T[r, n0:n1] (r in order), then y += scale * acc.
+        const int64_t r = sg.rank(), len = it.n1 - it.n0;
+        float* bt = static_cast<float*>(detail::thread_scratch(4, sizeof(float) * static_cast<size_t>((r + 1) * len)));
+        float* acc = bt + r * len;
+        for (int64_t k = 0; k < r; ++k) {
+          const char* row = static_cast<const char*>(sg.b.row_ptr(k)) + it.n0 * static_cast<int64_t>(wdtype_size(sg.b.dtype));
+          t.to_f32(row, sg.b.dtype, bt + k * len, static_cast<size_t>(len));
+        }
+        for (int64_t m = it.m0; m < it.m1; ++m) {
+          std::fill(acc, acc + len, 0.0f);
+          for (int64_t k = 0; k < r; ++k) t.axpy(tmp[m * ld_tmp + k], bt + k * len, acc, static_cast<size_t>(len));
+          t.axpy(sg.scale, acc, y + m * ldy + it.n0, static_cast<size_t>(len));
+        }
+        continue;
+      }
       GemmArgs g;
       g.x = tmp + it.m0 * ld_tmp;
       g.ldx = ld_tmp;

@@ -243,8 +243,13 @@ struct LoraSegment {
   int64_t row_begin = 0;
   int64_t row_end = 0;
   WeightMatrix a;      // lora_A [r, K]
-  WeightMatrix b;      // lora_B [N, r]
+  WeightMatrix b;      // lora_B [N, r], or B^T [r, N] when b_transposed
   float scale = 1.0f;  // alpha / r (applied in lora_expand)
+  // B stored transposed ([r, N], N contiguous): the expand becomes r scaled row additions per token
+  // instead of N dot products of length r (the device tier stores B this way).
+  bool b_transposed = false;
+  int64_t rank() const { return a.rows; }
+  int64_t out_dim() const { return b_transposed ? b.cols : b.rows; }
 };
 
 // tmp[m, 0:r] = x[m, :] A^T for rows m of each segment (r = a.rows). x: [M, K] stride ldx;

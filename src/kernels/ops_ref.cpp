@@ -216,13 +216,15 @@ void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int 
                  int64_t ldy) {
   for (int s = 0; s < n_segs; ++s) {
     const LoraSegment& sg = segs[s];
-    const int64_t r = sg.b.cols;
+    const int64_t r = sg.rank();
     for (int64_t m = sg.row_begin; m < sg.row_end; ++m) {
-      for (int64_t n = 0; n < sg.b.rows; ++n) {
-        const void* br = sg.b.row_ptr(n);
+      for (int64_t n = 0; n < sg.out_dim(); ++n) {
         double acc = 0.0;
-        for (int64_t i = 0; i < r; ++i)
-          acc += static_cast<double>(tmp[m * ld_tmp + i]) * load_elem(br, sg.b.dtype, i);
+        for (int64_t i = 0; i < r; ++i) {
+          const float b = sg.b_transposed ? load_elem(sg.b.row_ptr(i), sg.b.dtype, n)
+                                          : load_elem(sg.b.row_ptr(n), sg.b.dtype, i);
+          acc += static_cast<double>(tmp[m * ld_tmp + i]) * b;
+        }
         y[m * ldy + n] += static_cast<float>(sg.scale * acc);
       }
     }

@@ -48,6 +48,7 @@ void DevicePool::place(DeviceAdapter& d, int first_page) {
   d.first_page = first_page;
   d.views.assign(a.layers.size(), {});
   size_t off = 0;
+  std::vector<float> bt;  // B^T of the module being placed
   // Copies v into the pool in dtype t (exact: the loader chose t so that no value changes).
   auto put = [&](const std::vector<float>& v, DType t) -> const void* {
     float* dst = base + off;
@@ -77,10 +78,15 @@ void DevicePool::place(DeviceAdapter& d, int first_page) {
                         : mw->device_dtype == DType::kF16 ? WDType::kF16
                                                           : WDType::kF32;
       const void* pa = put(mw->a, mw->device_dtype);
-      const void* pb = put(mw->b, mw->device_dtype);
+      // B is stored transposed ([r, N]): the expand kernel then adds r scaled rows per token.
+      bt.resize(mw->b.size());
+      for (int64_t n = 0; n < mw->out_dim; ++n)
+        for (int r = 0; r < mw->rank; ++r) bt[static_cast<size_t>(r) * mw->out_dim + n] = mw->b[n * mw->rank + r];
+      const void* pb = put(bt, mw->device_dtype);
       kernels::LoraSegment& s = d.views[l][m];
       s.a = WeightMatrix{pa, wt, mw->rank, mw->in_dim, 0};
-      s.b = WeightMatrix{pb, wt, mw->out_dim, mw->rank, 0};
+      s.b = WeightMatrix{pb, wt, mw->rank, mw->out_dim, 0};
+      s.b_transposed = true;
       s.scale = mw->scale;
     }
   }

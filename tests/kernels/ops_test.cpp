@@ -705,6 +705,26 @@ TEST(KernelLora, ShrinkExpandMatchReference) {
         }
       }
     }
+    // B stored transposed ([r, N], as the device tier keeps it) gives the same result.
+    std::vector<std::vector<uint8_t>> bts;
+    std::vector<LoraSegment> tsegs = segs;
+    for (LoraSegment& sg : tsegs) {
+      const int64_t r = sg.b.cols, es = static_cast<int64_t>(wdtype_size(sg.b.dtype));
+      std::vector<uint8_t> bt(static_cast<size_t>(N * r * es));
+      const auto* src = static_cast<const uint8_t*>(sg.b.data);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < r; ++i) std::memcpy(&bt[(i * N + n) * es], src + (n * r + i) * es, es);
+      bts.push_back(std::move(bt));
+      sg.b = WeightMatrix{bts.back().data(), sg.b.dtype, r, N, 0};
+      sg.b_transposed = true;
+    }
+    std::vector<float> yt = y0, ytr = y0;
+    lora_expand(tmpr.data(), ld_tmp, tsegs.data(), 3, yt.data(), N, &pool2());
+    ref::lora_expand(tmpr.data(), ld_tmp, tsegs.data(), 3, ytr.data(), N);
+    for (size_t i = 0; i < yt.size(); ++i) {
+      ASSERT_TRUE(close(yt[i], yr[i], 2e-5)) << label(isa) << " transposed i=" << i;
+      ASSERT_TRUE(close(ytr[i], yr[i], 1e-6)) << label(isa) << " transposed ref i=" << i;
+    }
   }
 }
 
