@@ -5,20 +5,18 @@
 #include "core/dtype.h"
 #include "lora/device_pool.h"
 #include "lora/synthetic_adapter.h"
+#include "util/random_llama.h"
 
 namespace lpx {
 namespace {
 
 ModelConfig small_config() {
-  ModelConfig c;
-  c.hidden_size = 64;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 16;
-  c.intermediate_size = 128;
-  c.vocab_size = 100;
-  return c;
+  testutil::RandomLlamaSpec spec;
+  spec.hidden = 64;
+  spec.head_dim = 16;
+  spec.inter = 128;
+  spec.vocab = 100;
+  return testutil::config_of(spec);
 }
 
 TEST(DeviceDtype, ChosenFromValues) {
