@@ -178,7 +178,6 @@ Status Engine::step() {
   stats_.steps++;
   // 1. Schedule: every running sequence gets its pending tokens (decode: 1), within the budget.
   int budget = config_.max_batch_tokens;
-  struct Planned { Sequence* s; int n; };
   std::vector<Planned> plan;
   auto pending = [](const Sequence& s) { return static_cast<int>(s.tokens.size()) - s.kv.n_tokens; };
 
@@ -271,9 +270,7 @@ Status Engine::step() {
     };
     return std::less<const void*>()(key(a), key(b));
   });
-  std::vector<std::pair<Sequence*, int>> rows;
-  for (const Planned& p : plan) rows.emplace_back(p.s, p.n);
-  const bool with_lora = build_lora_batch(rows);
+  const bool with_lora = build_lora_batch(plan);
   std::vector<ForwardSeq> fseqs;
   fseqs.reserve(plan.size());
   for (const Planned& p : plan) {
@@ -333,7 +330,7 @@ bool Engine::acquire_adapter(Sequence& s) {
   return true;
 }
 
-bool Engine::build_lora_batch(const std::vector<std::pair<Sequence*, int>>& rows) {
+bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
   if (step_adapters_.empty()) return false;
   const int64_t L = model_.config.n_layers;
   lora_batch_.segments.resize(static_cast<size_t>(L));
@@ -341,7 +338,7 @@ bool Engine::build_lora_batch(const std::vector<std::pair<Sequence*, int>>& rows
     for (auto& v : layer) v.clear();
   lora_batch_.max_rank = 0;
   int64_t row = 0;
-  for (const auto& [s, n] : rows) {
+  for (const auto& [s, n] : plan) {
     auto it = step_adapters_.find(s);
     if (it != step_adapters_.end()) {
       const DeviceAdapter* d = it->second;

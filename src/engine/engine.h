@@ -112,8 +112,13 @@ class Engine {
   void process_token(Sequence& s, const SampleResult& r, RequestOutput& out);
   // Makes s's adapter resident in the device tier for this step; false when it must wait.
   bool acquire_adapter(Sequence& s);
-  // Fills lora_batch_ for the planned rows; false when no planned sequence uses an adapter.
-  bool build_lora_batch(const std::vector<std::pair<Sequence*, int>>& rows);
+  // One sequence's share of a step: n new tokens.
+  struct Planned {
+    Sequence* s;
+    int n;
+  };
+  // Fills lora_batch_ for the planned rows (in plan order); false when none uses an adapter.
+  bool build_lora_batch(const std::vector<Planned>& plan);
 
   const Model& model_;
   EngineConfig config_;

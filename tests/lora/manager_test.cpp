@@ -148,6 +148,18 @@ TEST_F(LoraManagerTest, RefreshAddsRemovesAndReloadsChanged) {
   EXPECT_EQ(m.acquire("two").status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(LoraManagerTest, StoreVanishingKeepsWhatIsKnown) {
+  add_adapter("kept", 4);
+  LoraManager m(config_, cfg());
+  ASSERT_TRUE(m.start().is_ok());
+  ASSERT_TRUE(m.acquire("kept").is_ok());
+  fs::remove_all(store_);
+  auto r = m.refresh();
+  EXPECT_FALSE(r.is_ok());  // logged, and nothing changes
+  EXPECT_EQ(names(m), std::vector<std::string>{"kept"});
+  EXPECT_TRUE(m.acquire("kept").is_ok());  // still in the host cache
+}
+
 TEST_F(LoraManagerTest, PeriodicRefreshFindsNewFolders) {
   LoraManagerConfig c = cfg();
   c.refresh_interval_s = 1;

@@ -77,22 +77,35 @@ Collected collect(RequestChannel& ch, int n, std::chrono::milliseconds timeout =
   return c;
 }
 
-TEST(EngineLoop, RunsSubmissionsAndRoutesOutputs) {
-  const Model* m = demo_model();
-  if (!m) GTEST_SKIP() << "models/demo/base is missing";
+// The demo model is part of the repository: failing to load it is a failure, not a skip.
+class EngineLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m = demo_model();
+    ASSERT_NE(m, nullptr) << "models/demo/base failed to load";
+  }
+  void start(const EngineConfig& ec = EngineConfig{}) {
+    engine = std::make_unique<Engine>(*m, ec);
+    loop = std::make_unique<EngineLoop>(engine.get());
+    loop->start();
+  }
+  const Model* m = nullptr;
+  std::unique_ptr<Engine> engine;    // declared before the loop: the loop stops first
+  std::unique_ptr<EngineLoop> loop;
+};
+
+TEST_F(EngineLoopTest, RunsSubmissionsAndRoutesOutputs) {
   EngineConfig ec;
   ec.max_num_seqs = 4;
-  Engine engine(*m, ec);
-  EngineLoop loop(&engine);
-  loop.start();
+  start(ec);
   auto a = std::make_shared<RequestChannel>();
   auto b = std::make_shared<RequestChannel>();
   std::vector<GenerationRequest> ra, rb;
   ra.push_back(make_request(*m, 3));
   ra.push_back(make_request(*m, 5));
   rb.push_back(make_request(*m, 4));
-  loop.submit(a, std::move(ra));
-  loop.submit(b, std::move(rb));
+  loop->submit(a, std::move(ra));
+  loop->submit(b, std::move(rb));
   Collected ca = collect(*a, 2), cb = collect(*b, 1);
   ASSERT_TRUE(ca.accepted);
   ASSERT_TRUE(cb.accepted);
@@ -103,44 +116,36 @@ TEST(EngineLoop, RunsSubmissionsAndRoutesOutputs) {
   EXPECT_EQ(cb.tokens[0], 4);
   EXPECT_EQ(ca.finals[0].reason, FinishReason::kLength);
   EXPECT_EQ(ca.finals[1].completion_tokens, 5);
-  for (int i = 0; i < 100 && loop.active() > 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(loop.active(), 0);
-  EXPECT_GE(loop.stats().generated_tokens, 12);
+  for (int i = 0; i < 100 && loop->active() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(loop->active(), 0);
+  EXPECT_GE(loop->stats().generated_tokens, 12);
 }
 
-TEST(EngineLoop, SubmissionIsAllOrNothing) {
-  const Model* m = demo_model();
-  if (!m) GTEST_SKIP() << "models/demo/base is missing";
-  Engine engine(*m, EngineConfig{});
-  EngineLoop loop(&engine);
-  loop.start();
+TEST_F(EngineLoopTest, SubmissionIsAllOrNothing) {
+  start();
   auto ch = std::make_shared<RequestChannel>();
   std::vector<GenerationRequest> reqs;
   reqs.push_back(make_request(*m, 50));
   GenerationRequest bad = make_request(*m, 5);
   bad.prompt.clear();  // the engine refuses an empty prompt
   reqs.push_back(std::move(bad));
-  loop.submit(ch, std::move(reqs));
+  loop->submit(ch, std::move(reqs));
   Collected c = collect(*ch, 2, 5s);
   EXPECT_TRUE(c.rejected);
   EXPECT_FALSE(c.accepted);
   EXPECT_EQ(c.status.code(), StatusCode::kInvalidArgument);
   std::vector<ChannelEvent> events;
   EXPECT_FALSE(ch->wait(100ms, &events)) << "no output after a rejection";
-  EXPECT_EQ(loop.active(), 0);
+  EXPECT_EQ(loop->active(), 0);
 }
 
-TEST(EngineLoop, CancelFinishesAtOnce) {
-  const Model* m = demo_model();
-  if (!m) GTEST_SKIP() << "models/demo/base is missing";
-  Engine engine(*m, EngineConfig{});
-  EngineLoop loop(&engine);
-  loop.start();
+TEST_F(EngineLoopTest, CancelFinishesAtOnce) {
+  start();
   auto ch = std::make_shared<RequestChannel>();
   std::vector<GenerationRequest> reqs;
   for (int i = 0; i < 8; ++i) reqs.push_back(make_request(*m, 250));
-  loop.submit(ch, std::move(reqs));
-  loop.cancel(ch);
+  loop->submit(ch, std::move(reqs));
+  loop->cancel(ch);
   Collected c = collect(*ch, 8, 10s);
   ASSERT_TRUE(c.accepted);
   EXPECT_TRUE(c.done);
@@ -150,34 +155,30 @@ TEST(EngineLoop, CancelFinishesAtOnce) {
     cancelled += o.reason == FinishReason::kCancelled;
   }
   EXPECT_GT(cancelled, 0);
-  for (int i = 0; i < 100 && loop.active() > 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(loop.active(), 0);
-  EngineStats s = loop.stats();
+  for (int i = 0; i < 100 && loop->active() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(loop->active(), 0);
+  EngineStats s = loop->stats();
   EXPECT_EQ(s.running, 0);
   EXPECT_EQ(s.kv_blocks_used, 0);
 }
 
-TEST(EngineLoop, StopRefusesNewWork) {
-  const Model* m = demo_model();
-  if (!m) GTEST_SKIP() << "models/demo/base is missing";
-  Engine engine(*m, EngineConfig{});
-  EngineLoop loop(&engine);
-  loop.start();
+TEST_F(EngineLoopTest, StopRefusesNewWork) {
+  start();
   auto running = std::make_shared<RequestChannel>();
   std::vector<GenerationRequest> reqs;
   reqs.push_back(make_request(*m, 250));
-  loop.submit(running, std::move(reqs));
-  loop.stop();  // cancels what is left
+  loop->submit(running, std::move(reqs));
+  loop->stop();  // cancels what is left
   auto late = std::make_shared<RequestChannel>();
   std::vector<GenerationRequest> more;
   more.push_back(make_request(*m, 5));
-  loop.submit(late, std::move(more));
+  loop->submit(late, std::move(more));
   Collected c = collect(*late, 1, 2s);
   EXPECT_TRUE(c.rejected);
   EXPECT_EQ(c.status.code(), StatusCode::kUnavailable);
   Collected r = collect(*running, 1, 2s);
   ASSERT_TRUE(r.accepted || r.rejected);
-  EXPECT_EQ(loop.active(), 0);
+  EXPECT_EQ(loop->active(), 0);
 }
 
 TEST(RequestChannel, ClosedChannelDropsEvents) {
