@@ -24,7 +24,7 @@ namespace lpx {
 namespace {
 
 struct BenchArgs {
-  std::string model_dir, synthetic, cache_dir = "build/synthetic";
+  std::string model_dir, synthetic, cache_dir = "build/synthetic", dtype = "auto";
   int prompt_tokens = 512, decode_tokens = 64, batch = 1, threads = 0, reps = 2;
   bool json = false, skip_bandwidth = false;
   int adapters = 0, lora_rank = 16, gpu_slots = 0;
@@ -84,6 +84,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Concurrent sequences")->capture_default_str();
   sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)");
   sub->add_option("--reps", a->reps, "Repetitions (best is reported)")->capture_default_str();
+  sub->add_option("--dtype", a->dtype, "Base weights in memory: auto (as stored) or q8 (weight-only int8)")
+      ->check(CLI::IsMember({"auto", "q8"}))
+      ->capture_default_str();
   sub->add_flag("--json", a->json, "One JSON object on stdout");
   sub->add_flag("--skip-bandwidth", a->skip_bandwidth, "Do not measure memory bandwidth");
   sub->add_option("--adapters", a->adapters,
@@ -119,6 +122,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
     ThreadPool pool(a->threads);
     ModelLoadOptions lo;
     lo.progress_log = !a->json;
+    lo.quantize_q8 = a->dtype == "q8";
     auto loaded = Model::load(dir, lo);
     if (!loaded.is_ok()) {
       std::fprintf(stderr, "loraplex bench: %s\n", loaded.status().to_string().c_str());
@@ -134,7 +138,10 @@ std::function<int()> add_bench_command(CLI::App& app) {
     const size_t embed_bytes = m.weights.embed.nbytes;
     const double bytes_per_token = double(m.weights.total_bytes) - (m.weights.lm_head_tied ? 0.0 : double(embed_bytes));
     // Matmul FLOPs per token (2 per weight, lm_head included; attention excluded).
-    const double matmul_params = bytes_per_token / dtype_size(m.weights.layers.empty() ? m.weights.embed.dtype : m.weights.layers[0].wq.dtype);
+    double matmul_params = static_cast<double>(m.weights.lm_head.numel());
+    for (const LayerWeights& L : m.weights.layers) {
+      for (const WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) matmul_params += static_cast<double>(r->numel());
+    }
 
     std::vector<LeasePtr> leases;
     int max_rank = 0;
@@ -188,6 +195,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
     j["model"] = a->synthetic.empty() ? dir : a->synthetic;
     j["threads"] = pool.num_threads();
     j["isa"] = kernels::isa_name(kernels::active_isa());
+    j["weights_dtype"] = dtype_name(m.weights.layers.empty() ? m.weights.lm_head.dtype : m.weights.layers[0].wq.dtype);
     j["weights_bytes_per_token"] = bytes_per_token;
     j["bandwidth_triad_gbs"] = bw.triad_gbs;
     j["bandwidth_read_gbs"] = bw.read_gbs;
@@ -210,7 +218,8 @@ std::function<int()> add_bench_command(CLI::App& app) {
     if (a->json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("%s (%d threads, %s kernels)\n", j["model"].get<std::string>().c_str(), pool.num_threads(),
+      std::printf("%s (%s weights, %d threads, %s kernels)\n", j["model"].get<std::string>().c_str(),
+                  j["weights_dtype"].get<std::string>().c_str(), pool.num_threads(),
                   kernels::isa_name(kernels::active_isa()));
       std::printf("  memory bandwidth   triad %.1f GB/s, read %.1f GB/s\n", bw.triad_gbs, bw.read_gbs);
       std::printf("  prefill            %d tokens x %d: %.1f tokens/s (%.1f GFLOP/s in matmuls)\n", a->prompt_tokens,

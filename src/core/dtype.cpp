@@ -30,6 +30,7 @@ size_t dtype_size(DType dtype) {
     case DType::kF16: return 2;
     case DType::kBF16: return 2;
     case DType::kI8: return 1;
+    case DType::kQ8: return 1;
   }
   LPX_CHECK(false && "bad DType");
   return 0;
@@ -41,6 +42,7 @@ const char* dtype_name(DType dtype) {
     case DType::kF16: return "f16";
     case DType::kBF16: return "bf16";
     case DType::kI8: return "i8";
+    case DType::kQ8: return "q8";
   }
   return "invalid";
 }
@@ -157,8 +159,10 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, size_t n) {
     case DType::kI8:
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i]));
       return;
+    case DType::kQ8:
+      break;
   }
-  LPX_CHECK(false && "bad DType");
+  LPX_CHECK(false && "convert_to_f32: q8 blocks are widened by kernels::to_f32");
 }
 
 void convert_from_f32(DType dst_dtype, const float* src, void* dst, size_t n) {
@@ -180,6 +184,7 @@ void convert_from_f32(DType dst_dtype, const float* src, void* dst, size_t n) {
       }
       return;
     case DType::kI8:
+    case DType::kQ8:
       break;
   }
   LPX_CHECK(false && "convert_from_f32: destination must be f32, f16 or bf16");

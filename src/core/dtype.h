@@ -22,13 +22,17 @@ enum class DType : uint8_t {
   kF16 = 1,
   kBF16 = 2,
   kI8 = 3,
+  // Weight-only int8 with per-group f16 scales, made at load time (never read from a file). The
+  // block layout is defined by the kernels (kernels/ops.h, WDType::kQ8); dtype_size gives the int8
+  // payload (1) only, and the bulk conversions below do not take it.
+  kQ8 = 4,
 };
 
-// Bytes per element: 4, 2, 2, 1.
+// Bytes per element: 4, 2, 2, 1 (q8: 1, scales not counted).
 size_t dtype_size(DType dtype);
-// Short lower-case name: "f32", "f16", "bf16", "i8".
+// Short lower-case name: "f32", "f16", "bf16", "i8", "q8".
 const char* dtype_name(DType dtype);
-// True for f32 / f16 / bf16.
+// True for f32 / f16 / bf16 (not q8).
 bool dtype_is_float(DType dtype);
 // Parses "f32"/"float32"/"float", "f16"/"float16"/"half", "bf16"/"bfloat16", "i8"/"int8"
 // (case-insensitive; a leading "torch." is accepted, so torch_dtype values work). nullopt if unknown.

@@ -53,4 +53,9 @@ class MmapFile {
   size_t size_ = 0;
 };
 
+// Drops the pages wholly inside [p, p + n) of a read-only file mapping from this process's
+// resident set (madvise MADV_DONTNEED); they fault back in from the file if read again. Best
+// effort: a refusal is ignored. For data made redundant after load (weights quantized to a copy).
+void release_pages(const void* p, size_t n);
+
 }  // namespace lpx

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/ops.h"
+
 namespace lpx::kernels {
 
 inline float bits_to_f32(uint32_t u) {
@@ -63,6 +65,14 @@ inline uint16_t f32_to_f16(float f) {
   a -= 0x38000000u;  // rebias exponent 127 -> 15
   a += 0xfffu + ((a >> 13) & 1u);
   return static_cast<uint16_t>(sign | (a >> 13));
+}
+
+// Element k of a q8 row (see WDType::kQ8): scale of block k / 32 times its int8 value.
+inline float q8_elem(const void* row, int64_t k) {
+  const auto* b = static_cast<const uint8_t*>(row) + (k / kQ8Group) * kQ8BlockBytes;
+  uint16_t h;
+  std::memcpy(&h, b, 2);
+  return f16_to_f32(h) * static_cast<float>(static_cast<int8_t>(b[2 + k % kQ8Group]));
 }
 
 }  // namespace lpx::kernels

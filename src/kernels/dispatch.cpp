@@ -18,20 +18,50 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "kernels/cvt.h"
 #include "kernels/ops.h"
 #include "kernels/ops_internal.h"
 
 namespace lpx {
 
-size_t wdtype_size(WDType t) { return t == WDType::kF32 ? 4 : 2; }
+size_t wdtype_size(WDType t) {
+  switch (t) {
+    case WDType::kF32: return 4;
+    case WDType::kQ8: return 1;
+    default: return 2;
+  }
+}
 
 const char* wdtype_name(WDType t) {
   switch (t) {
     case WDType::kF32: return "f32";
     case WDType::kF16: return "f16";
     case WDType::kBF16: return "bf16";
+    case WDType::kQ8: return "q8";
   }
   return "?";
+}
+
+void quantize_row_q8(const float* x, int64_t n, void* out) {
+  LPX_CHECK(n % kQ8Group == 0);
+  auto* dst = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < n; g += kQ8Group, dst += kQ8BlockBytes) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < kQ8Group; ++i) amax = std::max(amax, std::fabs(x[g + i]));
+    uint16_t h = kernels::f32_to_f16(amax / 127.0f);
+    if (std::isinf(kernels::f16_to_f32(h))) h = 0x7bff;  // beyond f16: saturate at the largest scale
+    const float scale = kernels::f16_to_f32(h);
+    if (!(scale > 0.0f)) h = 0;  // all zero or below f16's range: a zero group
+    std::memcpy(dst, &h, 2);
+    auto* q = reinterpret_cast<int8_t*>(dst + 2);
+    const float inv = h == 0 ? 0.0f : 1.0f / scale;
+    for (int64_t i = 0; i < kQ8Group; ++i) {
+      // Clamp, then round to nearest with ties to even by the 1.5 * 2^23 trick (exact for
+      // |v| < 2^22 in the default rounding mode; no libm call, so the loop vectorizes).
+      const float v = std::clamp(x[g + i] * inv, -127.0f, 127.0f);
+      q[i] = static_cast<int8_t>((v + 12582912.0f) - 12582912.0f);
+    }
+  }
 }
 
 namespace kernels {
@@ -242,6 +272,7 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   if (a.M <= 0 || N <= 0) return;
   LPX_CHECK(a.x != nullptr && a.y != nullptr && a.w.data != nullptr);
   LPX_CHECK(a.ldx >= K && a.ldy >= N && a.w.stride() >= K);
+  LPX_CHECK(a.w.dtype != WDType::kQ8 || (K % kQ8Group == 0 && a.w.stride() % kQ8Group == 0));
   if (K == 0) {
     if (!a.accumulate) {
       for (int64_t m = 0; m < a.M; ++m) std::fill(a.y + m * a.ldy, a.y + m * a.ldy + N, 0.0f);
@@ -314,7 +345,7 @@ void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool acc
 
 void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D,
              ThreadPool* pool) {
-  LPX_CHECK(gamma.size == D && gamma.data != nullptr);
+  LPX_CHECK(gamma.size == D && gamma.data != nullptr && gamma.dtype != WDType::kQ8);
   const detail::OpsTable& t = active();
   pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
     t.rmsnorm(x + m0 * D, gamma, eps, y + m0 * D, m1 - m0, D);
@@ -477,7 +508,7 @@ void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int 
         float* bt = static_cast<float*>(detail::thread_scratch(4, sizeof(float) * static_cast<size_t>((r + 1) * len)));
         float* acc = bt + r * len;
         for (int64_t k = 0; k < r; ++k) {
-          const char* row = static_cast<const char*>(sg.b.row_ptr(k)) + it.n0 * static_cast<int64_t>(wdtype_size(sg.b.dtype));
+          const char* row = static_cast<const char*>(sg.b.row_ptr(k)) + wdtype_row_bytes(sg.b.dtype, it.n0);
           t.to_f32(row, sg.b.dtype, bt + k * len, static_cast<size_t>(len));
         }
         for (int64_t m = it.m0; m < it.m1; ++m) {

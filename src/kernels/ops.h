@@ -8,8 +8,8 @@
 // once per call (a few % of the GEMM time).
 //
 // Conventions:
-//  - Activations are f32; weights are read in their stored dtype (f32, f16, bf16) and widened
-//    exactly to f32. Weight matrices are row-major [N, K] (PyTorch nn.Linear): y = x W^T.
+//  - Activations are f32; weights are read in their stored dtype (f32, f16, bf16, or q8: int8 with
+//    per-32 f16 scales) and widened exactly to f32. Weight matrices are row-major [N, K] (PyTorch nn.Linear): y = x W^T.
 //  - Threading: ops take a ThreadPool* (nullptr = ThreadPool::global()) and split the work across
 //    its threads; pass a 1-thread pool to run serially. Ops are re-entrant: different threads may
 //    run ops concurrently on different outputs (regions on one pool are serialised).
@@ -29,10 +29,32 @@ namespace lpx {
 class ThreadPool;
 
 // Storage dtype of weights read by the kernels. Local stand-in for lpx::DType (core/dtype.h) until
-// the two are unified; values are bit-compatible with the safetensors F32/F16/BF16 encodings.
-enum class WDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
-size_t wdtype_size(WDType t);       // bytes per element: 4, 2, 2
-const char* wdtype_name(WDType t);  // "f32", "f16", "bf16"
+// the two are unified; values equal lpx::DType's (f32 = 0, f16 = 1, bf16 = 2, q8 = 4).
+//  kQ8: weight-only int8 with one scale per group of kQ8Group consecutive elements of a row
+//       (symmetric: w ~= scale * q, q in [-127, 127]). A row is a sequence of kQ8BlockBytes-byte
+//       blocks [f16 scale][32 x int8] (the layout of llama.cpp's Q8_0), so a row of K elements
+//       takes K / 32 * 34 bytes; K (and a matrix's row stride) must be a multiple of 32. Kernels
+//       widen q * scale to f32 exactly (one f32 rounding) and multiply in f32: q8 matmuls always
+//       use exact f32 arithmetic, whatever MatmulPrecision says.
+enum class WDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 4 };
+inline constexpr int64_t kQ8Group = 32;
+inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Group;
+size_t wdtype_size(WDType t);       // bytes per element: 4, 2, 2 (q8: 1, the int8 payload only)
+const char* wdtype_name(WDType t);  // "f32", "f16", "bf16", "q8"
+// Bytes taken by `elems` consecutive elements of a row (q8: elems must be a multiple of kQ8Group).
+inline int64_t wdtype_row_bytes(WDType t, int64_t elems) {
+  switch (t) {
+    case WDType::kF32: return elems * 4;
+    case WDType::kQ8: return elems / kQ8Group * kQ8BlockBytes;
+    default: return elems * 2;
+  }
+}
+// Quantizes n f32 values (n a multiple of kQ8Group) into n / 32 q8 blocks at out: per group,
+// scale = max|x| / 127 rounded to f16, q = x * (1 / scale) rounded to nearest (ties to even) and
+// clamped to [-127, 127]; scale 0 (all q = 0) for an all-zero group; beyond f16's range the scale
+// saturates at 65504. A NaN input gives some finite block (callers refuse non-finite weights).
+// Serial, deterministic on every path.
+void quantize_row_q8(const float* x, int64_t n, void* out);
 
 // A row-major weight matrix [rows, cols] in its stored dtype. Not owning.
 // For nn.Linear: rows = N (out features), cols = K (in features).
@@ -45,7 +67,7 @@ struct WeightMatrix {
 
   int64_t stride() const { return row_stride_elems > 0 ? row_stride_elems : cols; }
   const void* row_ptr(int64_t r) const {
-    return static_cast<const char*>(data) + r * stride() * static_cast<int64_t>(wdtype_size(dtype));
+    return static_cast<const char*>(data) + r * wdtype_row_bytes(dtype, stride());
   }
   // Rows [begin, end) as a matrix of their own.
   WeightMatrix slice_rows(int64_t begin, int64_t end) const {

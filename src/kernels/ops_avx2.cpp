@@ -65,11 +65,25 @@ inline __m256 load8<WDType::kF16>(const void* p, int64_t k) {
   return _mm256_cvtph_ps(h);
 }
 
+// q8 (k a multiple of 8, so the 8 share one block): int8 widened, times the block's f16 scale.
+template <>
+inline __m256 load8<WDType::kQ8>(const void* p, int64_t k) {
+  const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
+  const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
+  return _mm256_mul_ps(q, _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b))));
+}
+
 // First n (< 8) weights at p[k..], zero-filled.
 template <WDType DT>
 inline __m256 load8_partial(const void* p, int64_t k, int64_t n) {
   if (n <= 0) return _mm256_setzero_ps();
   if (DT == WDType::kF32) return _mm256_maskload_ps(static_cast<const float*>(p) + k, lane_mask(n));
+  if (DT == WDType::kQ8) {  // q8 rows are whole blocks: the 8 lanes are readable
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, load8<WDType::kQ8>(p, k));
+    for (int64_t i = n; i < 8; ++i) tmp[i] = 0.0f;
+    return _mm256_load_ps(tmp);
+  }
   alignas(16) uint16_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::memcpy(tmp, static_cast<const uint16_t*>(p) + k, static_cast<size_t>(n) * 2);
   return load8<DT>(tmp, 0);
@@ -130,6 +144,7 @@ inline float scalar_w(const void* p, WDType t, int64_t k) {
     case WDType::kF32: return static_cast<const float*>(p)[k];
     case WDType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[k]);
     case WDType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[k]);
+    case WDType::kQ8: return q8_elem(p, k);
   }
   return 0.0f;
 }
@@ -221,7 +236,7 @@ void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K,
 template <WDType DT>
 void small_m_gemm(const GemmArgs& a, int64_t ldx, int64_t ldy) {
   const int64_t N = a.w.rows, K = a.w.cols;
-  const int64_t wsb = a.w.stride() * static_cast<int64_t>(wdtype_size(DT));
+  const int64_t wsb = wdtype_row_bytes(DT, a.w.stride());
   const char* w0 = static_cast<const char*>(a.w.data);
   if (a.M == 1) {
     gemv_rows<DT>(a.x, w0, wsb, N, K, a.y, a.accumulate, a.alpha);
@@ -319,7 +334,7 @@ void ukernel(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, 
 template <WDType DT>
 void blocked(const float* ap, const GemmArgs& a, int64_t ldy) {
   const int64_t N = a.w.rows, K = a.w.cols, M = a.M;
-  const int64_t wsb = a.w.stride() * static_cast<int64_t>(wdtype_size(DT));
+  const int64_t wsb = wdtype_row_bytes(DT, a.w.stride());
   const char* w0 = static_cast<const char*>(a.w.data);
   const int64_t npan = (N + kNR - 1) / kNR;
   const int64_t mpad = (M + kMR - 1) / kMR * kMR;
@@ -354,6 +369,7 @@ void avx2_gemm(const GemmArgs& a) {
     case WDType::kF32: small_m_gemm<WDType::kF32>(a, ldx, ldy); break;
     case WDType::kF16: small_m_gemm<WDType::kF16>(a, ldx, ldy); break;
     case WDType::kBF16: small_m_gemm<WDType::kBF16>(a, ldx, ldy); break;
+    case WDType::kQ8: small_m_gemm<WDType::kQ8>(a, ldx, ldy); break;
   }
 }
 
@@ -365,6 +381,7 @@ void avx2_gemm_blocked(const void* a_packed, detail::GemmMode mode, const GemmAr
     case WDType::kF32: blocked<WDType::kF32>(ap, a, ldy); break;
     case WDType::kF16: blocked<WDType::kF16>(ap, a, ldy); break;
     case WDType::kBF16: blocked<WDType::kBF16>(ap, a, ldy); break;
+    case WDType::kQ8: blocked<WDType::kQ8>(ap, a, ldy); break;
   }
 }
 
@@ -475,6 +492,7 @@ void avx2_to_f32(const void* src, WDType t, float* dst, size_t n) {
     case WDType::kF32: to_f32_dt<WDType::kF32>(src, dst, n); break;
     case WDType::kF16: to_f32_dt<WDType::kF16>(src, dst, n); break;
     case WDType::kBF16: to_f32_dt<WDType::kBF16>(src, dst, n); break;
+    case WDType::kQ8: to_f32_dt<WDType::kQ8>(src, dst, n); break;
   }
 }
 

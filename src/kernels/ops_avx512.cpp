@@ -72,6 +72,25 @@ inline __m512 load16m<WDType::kF16>(const void* p, int64_t k, __mmask16 m) {
   return _mm512_cvtph_ps(h);
 }
 
+// q8 (k a multiple of 16, so the 16 share one block; see WDType::kQ8): int8 widened, times the
+// block's f16 scale (the product is exact in f32 up to one rounding, as in the reference).
+inline __m512 q8_scale16(const uint8_t* block) {
+  return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(block))));
+}
+inline __m512 q8_values16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+template <>
+inline __m512 load16<WDType::kQ8>(const void* p, int64_t k) {
+  const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
+  return _mm512_mul_ps(q8_values16(b + 2 + k % kQ8Group), q8_scale16(b));
+}
+template <>
+inline __m512 load16m<WDType::kQ8>(const void* p, int64_t k, __mmask16 m) {
+  // Rows are whole blocks, so all 16 lanes are readable; masked lanes are zeroed.
+  return _mm512_maskz_mov_ps(m, load16<WDType::kQ8>(p, k));
+}
+
 // In-register transpose of a 16x16 block of 32-bit elements: r[i][j] -> r[j][i].
 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -277,13 +296,48 @@ void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K,
   }
 }
 
+// q8 (K a multiple of 32): per block of 32, the partial sums of x * q go into a 16-lane vector that
+// is scaled once (one FMA) into the row's accumulators; two blocks (68 bytes) per step.
+void gemv_q8(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y,
+             bool accumulate, float alpha) {
+  const int64_t nblocks = K / kQ8Group;
+  for (int64_t n = 0; n < N; ++n) {
+    const uint8_t* r = reinterpret_cast<const uint8_t*>(w + n * wsb);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t b = 0;
+    for (; b + 2 <= nblocks; b += 2) {
+      const uint8_t* p = r + b * kQ8BlockBytes;
+      const float* xb = x + b * kQ8Group;
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetch, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetch + 64, _MM_HINT_T0);
+      __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(xb), q8_values16(p + 2));
+      __m512 t1 = _mm512_mul_ps(_mm512_loadu_ps(xb + 32), q8_values16(p + kQ8BlockBytes + 2));
+      t0 = _mm512_fmadd_ps(_mm512_loadu_ps(xb + 16), q8_values16(p + 18), t0);
+      t1 = _mm512_fmadd_ps(_mm512_loadu_ps(xb + 48), q8_values16(p + kQ8BlockBytes + 18), t1);
+      a0 = _mm512_fmadd_ps(t0, q8_scale16(p), a0);
+      a1 = _mm512_fmadd_ps(t1, q8_scale16(p + kQ8BlockBytes), a1);
+    }
+    if (b < nblocks) {
+      const uint8_t* p = r + b * kQ8BlockBytes;
+      const float* xb = x + b * kQ8Group;
+      __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(xb), q8_values16(p + 2));
+      t0 = _mm512_fmadd_ps(_mm512_loadu_ps(xb + 16), q8_values16(p + 18), t0);
+      a0 = _mm512_fmadd_ps(t0, q8_scale16(p), a0);
+    }
+    const float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * alpha;
+    y[n] = accumulate ? y[n] + s : s;
+  }
+}
+
 template <WDType DT>
 void small_m_gemm(const GemmArgs& a, int64_t ldx, int64_t ldy) {
   const int64_t N = a.w.rows, K = a.w.cols;
-  const int64_t wsb = a.w.stride() * static_cast<int64_t>(wdtype_size(DT));
+  const int64_t wsb = wdtype_row_bytes(DT, a.w.stride());
   const char* w0 = static_cast<const char*>(a.w.data);
   if (a.M == 1) {
-    if (DT == WDType::kBF16 && K >= 64) {
+    if constexpr (DT == WDType::kQ8) {
+      gemv_q8(a.x, w0, wsb, N, K, a.y, a.accumulate, a.alpha);
+    } else if (DT == WDType::kBF16 && K >= 64) {
       gemv_bf16(a.x, w0, wsb, N, K, a.y, a.accumulate, a.alpha);
     } else {
       gemv_rows<DT>(a.x, w0, wsb, N, K, a.y, a.accumulate, a.alpha);
@@ -496,7 +550,7 @@ inline void column_masks(int64_t valid, __mmask16* cm) {
 template <WDType DT>
 void blocked_f32(const float* ap, const GemmArgs& a, int64_t ldy) {
   const int64_t N = a.w.rows, K = a.w.cols, M = a.M;
-  const int64_t wsb = a.w.stride() * static_cast<int64_t>(wdtype_size(DT));
+  const int64_t wsb = wdtype_row_bytes(DT, a.w.stride());
   const char* w0 = static_cast<const char*>(a.w.data);
   const int64_t npan = (N + kNR - 1) / kNR;
   const int64_t mpad = (M + kMR - 1) / kMR * kMR;
@@ -550,6 +604,7 @@ void avx512_gemm(const GemmArgs& a) {
     case WDType::kF32: small_m_gemm<WDType::kF32>(a, ldx, ldy); break;
     case WDType::kF16: small_m_gemm<WDType::kF16>(a, ldx, ldy); break;
     case WDType::kBF16: small_m_gemm<WDType::kBF16>(a, ldx, ldy); break;
+    case WDType::kQ8: small_m_gemm<WDType::kQ8>(a, ldx, ldy); break;
   }
 }
 
@@ -734,6 +789,7 @@ void avx512_gemm_blocked(const void* a_packed, detail::GemmMode mode, const Gemm
     case WDType::kF32: blocked_f32<WDType::kF32>(ap, a, ldy); break;
     case WDType::kF16: blocked_f32<WDType::kF16>(ap, a, ldy); break;
     case WDType::kBF16: blocked_f32<WDType::kBF16>(ap, a, ldy); break;
+    case WDType::kQ8: blocked_f32<WDType::kQ8>(ap, a, ldy); break;
   }
 }
 
@@ -857,6 +913,7 @@ void avx512_rmsnorm(const float* x, const WeightVector& gamma, float eps, float*
     case WDType::kF32: rmsnorm_dt<WDType::kF32>(x, gamma.data, eps, y, M, D); break;
     case WDType::kF16: rmsnorm_dt<WDType::kF16>(x, gamma.data, eps, y, M, D); break;
     case WDType::kBF16: rmsnorm_dt<WDType::kBF16>(x, gamma.data, eps, y, M, D); break;
+    case WDType::kQ8: break;  // refused by dispatch
   }
 }
 
@@ -944,6 +1001,7 @@ void avx512_to_f32(const void* src, WDType t, float* dst, size_t n) {
     case WDType::kF32: to_f32_dt<WDType::kF32>(src, dst, n); break;
     case WDType::kF16: to_f32_dt<WDType::kF16>(src, dst, n); break;
     case WDType::kBF16: to_f32_dt<WDType::kBF16>(src, dst, n); break;
+    case WDType::kQ8: to_f32_dt<WDType::kQ8>(src, dst, n); break;
   }
 }
 

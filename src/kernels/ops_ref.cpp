@@ -21,6 +21,8 @@ inline float load_elem(const void* base, WDType t, int64_t i) {
       return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
     case WDType::kBF16:
       return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
+    case WDType::kQ8:
+      return q8_elem(base, i);
   }
   return 0.0f;
 }

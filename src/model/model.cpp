@@ -9,6 +9,7 @@
 
 #include "core/file_util.h"
 #include "core/log.h"
+#include "model/quantize.h"
 
 namespace lpx {
 namespace {
@@ -43,6 +44,18 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
   }
   LPX_ASSIGN_OR_RETURN(m->weights, load_weights(dir, m->config));
   if (options.progress_log) LPX_LOG_INFO("weights mapped: " + human_bytes(m->weights.total_bytes));
+  if (options.quantize_q8) {
+    auto rep = quantize_weights_q8(m->weights);
+    if (!rep.is_ok()) return rep.status().with_context(dir);
+    if (options.progress_log) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.2f s", rep->seconds);
+      LPX_LOG_INFO("weights quantized to q8: " + std::to_string(rep->quantized) + " matrices, " +
+                   human_bytes(rep->bytes_before) + " -> " + human_bytes(rep->bytes_after) + " in " + secs +
+                   (rep->kept > 0 ? " (" + std::to_string(rep->kept) + " kept as stored)" : std::string()) +
+                   "; weights now " + human_bytes(m->weights.total_bytes));
+    }
+  }
 
   const std::string tok_dir = options.tokenizer_dir.empty() ? dir : options.tokenizer_dir;
   const std::string tok_json = path_join(tok_dir, "tokenizer.json");

@@ -18,6 +18,9 @@ namespace lpx {
 struct ModelLoadOptions {
   std::string tokenizer_dir;  // where tokenizer.json lives; "" = the model folder
   bool progress_log = true;   // log load steps at INFO
+  // Weight-only int8 (`--dtype q8`): the projections and lm_head become q8 copies at load
+  // (model/quantize.h); false keeps every tensor in its stored dtype.
+  bool quantize_q8 = false;
 };
 
 struct Model {

@@ -62,11 +62,13 @@ struct LayerWeights {
 struct ModelWeights {
   WeightRef embed;       // [vocab, hidden]
   WeightRef final_norm;  // [hidden]
-  WeightRef lm_head;     // [vocab, hidden]; same data as embed when lm_head_tied
+  WeightRef lm_head;     // [vocab, hidden]; same data as embed when lm_head_tied (q8: both the q8 copy)
   bool lm_head_tied = false;
   std::vector<LayerWeights> layers;  // [n_layers]
   size_t total_bytes = 0;            // bytes of all bound tensors (a tied lm_head counted once)
   std::shared_ptr<const SafetensorsCheckpoint> checkpoint;  // keeps the mappings alive
+  // Tensors made at load time (q8 copies, model/quantize.h); WeightRefs may point into it.
+  std::shared_ptr<const uint8_t[]> owned;
 };
 
 struct LoadWeightsOptions {

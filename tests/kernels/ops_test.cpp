@@ -38,8 +38,14 @@ Weights make_weights(size_t n, WDType t, uint32_t seed, float scale = 1.0f) {
   Weights w;
   w.dtype = t;
   std::vector<float> v = random_floats(n, seed, -scale, scale);
-  w.bytes.resize(n * wdtype_size(t));
   w.exact.resize(n);
+  if (t == WDType::kQ8) {  // n must be a multiple of kQ8Group (whole blocks)
+    w.bytes.resize(static_cast<size_t>(wdtype_row_bytes(t, static_cast<int64_t>(n))));
+    quantize_row_q8(v.data(), static_cast<int64_t>(n), w.bytes.data());
+    for (size_t i = 0; i < n; ++i) w.exact[i] = q8_elem(w.bytes.data(), static_cast<int64_t>(i));
+    return w;
+  }
+  w.bytes.resize(n * wdtype_size(t));
   for (size_t i = 0; i < n; ++i) {
     if (t == WDType::kF32) {
       std::memcpy(&w.bytes[i * 4], &v[i], 4);
@@ -186,6 +192,13 @@ TEST(KernelOps, ToF32AllDtypes) {
         EXPECT_EQ(out[n], -7.0f) << "wrote past the end, " << label(isa);
       }
     }
+    for (size_t n : {size_t{0}, size_t{32}, size_t{64}, size_t{1024}}) {
+      Weights w = make_weights(n, WDType::kQ8, 4);
+      std::vector<float> out(n + 1, -7.0f);
+      to_f32(w.bytes.data(), WDType::kQ8, out.data(), n);
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], w.exact[i]) << label(isa);
+      EXPECT_EQ(out[n], -7.0f) << "wrote past the end, " << label(isa);
+    }
   }
 }
 
@@ -248,7 +261,9 @@ TEST(KernelGemm, ExactMatchesReferenceOnRandomShapes) {
       c.M = Ms[rng() % std::size(Ms)];
       c.N = Ns[rng() % std::size(Ns)];
       c.K = Ks[rng() % std::size(Ks)];
-      c.t = static_cast<WDType>(rng() % 3);
+      const int64_t q8_ks[] = {32, 64, 96, 320};
+      c.t = rng() % 4 == 3 ? WDType::kQ8 : static_cast<WDType>(rng() % 3);
+      if (c.t == WDType::kQ8) c.K = q8_ks[rng() % std::size(q8_ks)];
       c.accumulate = rng() % 2 == 0;
       c.alpha = rng() % 4 == 0 ? 0.5f : 1.0f;
       c.pad = rng() % 3 == 0 ? 3 : 0;
@@ -274,7 +289,14 @@ TEST(KernelGemm, DecodeGemvAllDtypes) {
         }
       }
     }
-    EXPECT_EQ(cases, 63);
+    for (int64_t K : {32, 64, 96, 2048}) {
+      for (int64_t N : {1, 5, 33}) {
+        check_gemm({1, N, K, WDType::kQ8, N == 5, N == 33 ? 0.25f : 1.0f, K == 96 ? 3 : 0},
+                   N == 33 ? pool2() : pool1(), 1e-5, label(isa));
+        ++cases;
+      }
+    }
+    EXPECT_EQ(cases, 75);
   }
 }
 
@@ -287,6 +309,8 @@ TEST(KernelGemm, ExactLargeBlocksAllDtypes) {
       check_gemm({41, 301, 555, t, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
       check_gemm({64, 290, 520, t, true, 1.0f, 5}, pool2(), 1e-5, label(isa));
     }
+    check_gemm({41, 301, 544, WDType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
+    check_gemm({64, 290, 512, WDType::kQ8, true, 1.0f, 5}, pool2(), 1e-5, label(isa));
   }
 }
 
@@ -380,6 +404,52 @@ TEST(KernelGemm, Bf16EnginesTolerance) {
     set_amx_enabled(true);
   }
   if (engines == 0) GTEST_SKIP() << "no AVX512-BF16 / AMX on this CPU";
+}
+
+TEST(KernelQ8, QuantizeRowContract) {
+  // Random groups: every element within half a quantization step of its value, scale from max|x|.
+  std::vector<float> x = random_floats(32 * 40, 21, -3.0f, 3.0f);
+  for (int64_t i = 0; i < 32; ++i) x[5 * 32 + i] = 0.0f;                      // an all-zero group
+  for (int64_t i = 0; i < 32; ++i) x[6 * 32 + i] = static_cast<float>(i) - 16;  // exactly representable
+  x[6 * 32 + 3] = -127.0f;
+  std::vector<uint8_t> q(static_cast<size_t>(wdtype_row_bytes(WDType::kQ8, 32 * 40)));
+  ASSERT_EQ(q.size(), size_t{40 * 34});
+  quantize_row_q8(x.data(), 32 * 40, q.data());
+  for (int64_t g = 0; g < 40; ++g) {
+    float amax = 0;
+    for (int64_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[g * 32 + i]));
+    uint16_t h;
+    std::memcpy(&h, &q[g * 34], 2);
+    const float scale = f16_to_f32(h);
+    EXPECT_NEAR(scale, amax / 127.0f, amax / 127.0f * 1e-3 + 1e-12) << g;
+    for (int64_t i = 0; i < 32; ++i) {
+      const float got = q8_elem(q.data(), g * 32 + i);
+      EXPECT_LE(std::fabs(got - x[g * 32 + i]), 0.5f * scale * 1.01f + 1e-12f) << g << " " << i;
+      EXPECT_GE(static_cast<int8_t>(q[g * 34 + 2 + i]), -127);
+    }
+  }
+  for (int64_t i = 0; i < 32; ++i) {
+    EXPECT_EQ(q8_elem(q.data(), 5 * 32 + i), 0.0f);
+    EXPECT_EQ(q8_elem(q.data(), 6 * 32 + i), x[6 * 32 + i]) << i;  // scale 1: exact
+  }
+  // Beyond f16's range the scale saturates (values clamp to +-127 * 65504); NaN makes a zero group.
+  std::vector<float> big(64, 1e9f);
+  big[40] = std::nanf("");
+  quantize_row_q8(big.data(), 64, q.data());
+  EXPECT_EQ(q8_elem(q.data(), 0), 127.0f * 65504.0f);
+  EXPECT_FALSE(std::isnan(q8_elem(q.data(), 33)));
+}
+
+TEST(KernelQ8, AlwaysExactF32WhateverThePrecision) {
+  // q8 matmuls widen q * scale to f32 and multiply in f32 under every MatmulPrecision, for the
+  // small-M path and the blocked GEMM alike.
+  for (MatmulPrecision p : {MatmulPrecision::kBf16Dot, MatmulPrecision::kAuto}) {
+    PrecisionScope ps(p);
+    for (Isa isa : simd_isas()) {
+      ScopedIsa s(isa);
+      for (int64_t M : {1, 3, 15, 16, 40}) check_gemm({M, 70, 256, WDType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
+    }
+  }
 }
 
 TEST(KernelGemm, PrecisionPolicy) {
@@ -536,8 +606,8 @@ TEST(KernelOps, DotAxpyAddBias) {
 TEST(KernelOps, Embedding) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
-    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16}) {
-      const int64_t V = 50, D = 37;
+    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16, WDType::kQ8}) {
+      const int64_t V = 50, D = t == WDType::kQ8 ? 64 : 37;
       Weights tab = make_weights(static_cast<size_t>(V * D), t, 8);
       WeightMatrix wm{tab.bytes.data(), t, V, D, 0};
       std::vector<int32_t> ids = {0, 49, 7, 7, 13};

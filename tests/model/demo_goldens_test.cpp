@@ -41,16 +41,23 @@ class DemoGoldens : public ::testing::Test {
     auto m = Model::load(kDemo, o);
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(m).value().release();
+    o.quantize_q8 = true;
+    auto q = Model::load(kDemo, o);
+    ASSERT_TRUE(q.is_ok()) << q.status().to_string();
+    q8_model_ = std::move(q).value().release();
     goldens_ = new nlohmann::json(load_goldens());
   }
   static void TearDownTestSuite() {
     delete model_;
+    delete q8_model_;
     delete goldens_;
   }
   static Model* model_;
+  static Model* q8_model_;  // the same folder loaded with --dtype q8
   static nlohmann::json* goldens_;
 };
 Model* DemoGoldens::model_ = nullptr;
+Model* DemoGoldens::q8_model_ = nullptr;
 nlohmann::json* DemoGoldens::goldens_ = nullptr;
 
 TEST_F(DemoGoldens, PromptIdsMatchReferenceTokenizer) {
@@ -59,8 +66,10 @@ TEST_F(DemoGoldens, PromptIdsMatchReferenceTokenizer) {
   }
 }
 
-// Last-position logits of `ids` (with `adapter` applied on every row when given).
-std::vector<float> last_logits(const Model& m, const std::vector<int32_t>& ids, const LoraAdapter* adapter) {
+// Last-position logits of `ids` (with `adapter` applied on every row when given); every
+// position's logits ([ids.size(), vocab]) when all_rows.
+std::vector<float> last_logits(const Model& m, const std::vector<int32_t>& ids, const LoraAdapter* adapter,
+                               bool all_rows = false) {
   LlamaModel llama(m.config, &m.weights);
   KvCacheConfig kc{static_cast<int>(m.config.n_layers), static_cast<int>(m.config.n_kv_heads),
                    static_cast<int>(m.config.head_dim), 16, 64};
@@ -70,6 +79,7 @@ std::vector<float> last_logits(const Model& m, const std::vector<int32_t>& ids, 
   std::vector<ForwardSeq> seqs(1);
   seqs[0].tokens = ids;
   seqs[0].kv = &kv;
+  seqs[0].all_logits = all_rows;
   LoraBatch lb;
   if (adapter != nullptr) {
     lb.segments.resize(adapter->layers.size());
@@ -178,13 +188,13 @@ TEST_F(DemoGoldens, AdaptersMatchReference) {
 }
 
 // The signature invariant: a batch of sequences gives each exactly what it gets alone.
-TEST_F(DemoGoldens, BatchedEqualsSolo) {
+void expect_batched_equals_solo(const Model& model, const nlohmann::json& goldens) {
   std::vector<std::vector<int32_t>> prompts;
-  for (const auto& rec : (*goldens_)["models"]["base"]) prompts.push_back(rec["prompt_ids"].get<std::vector<int32_t>>());
+  for (const auto& rec : goldens["models"]["base"]) prompts.push_back(rec["prompt_ids"].get<std::vector<int32_t>>());
   auto run = [&](const std::vector<size_t>& which, int max_batch_tokens, uint64_t seed_base) {
     EngineConfig ec;
     ec.max_batch_tokens = max_batch_tokens;  // small budgets force chunked prefill mixed with decode
-    Engine engine(*model_, ec);
+    Engine engine(model, ec);
     std::map<size_t, std::vector<int32_t>> got;
     for (size_t i : which) {
       GenerationRequest req;
@@ -211,6 +221,72 @@ TEST_F(DemoGoldens, BatchedEqualsSolo) {
       EXPECT_EQ(batched[i], solo[i]) << "prompt " << i << " budget " << budget;
     }
   }
+}
+
+TEST_F(DemoGoldens, BatchedEqualsSolo) { expect_batched_equals_solo(*model_, *goldens_); }
+TEST_F(DemoGoldens, BatchedEqualsSoloQ8) { expect_batched_equals_solo(*q8_model_, *goldens_); }
+
+// --dtype q8: every projection and lm_head is q8 (the demo's widths are multiples of 32), taking
+// 34/64 of the bf16 bytes; norms and the (untied) embedding table stay bf16.
+TEST_F(DemoGoldens, Q8QuantizesEveryProjection) {
+  const ModelWeights& w = q8_model_->weights;
+  for (const LayerWeights& L : w.layers) {
+    for (const WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      EXPECT_EQ(r->dtype, DType::kQ8) << r->name;
+      EXPECT_EQ(r->nbytes, static_cast<size_t>(r->rows() * r->cols() / 32 * 34)) << r->name;
+    }
+    EXPECT_EQ(L.attn_norm.dtype, DType::kBF16);
+  }
+  EXPECT_EQ(w.lm_head.dtype, DType::kQ8);
+  EXPECT_EQ(w.embed.dtype, DType::kBF16);
+  const size_t matrices_bf16 = model_->weights.total_bytes - model_->weights.embed.nbytes - 4 * 2 * 128 - 2 * 128 -
+                               model_->weights.layers.size() * 0;
+  EXPECT_LT(w.total_bytes, model_->weights.total_bytes);
+  EXPECT_NEAR(static_cast<double>(w.total_bytes - w.embed.nbytes), static_cast<double>(matrices_bf16) * 34 / 64,
+              0.01 * static_cast<double>(matrices_bf16));
+}
+
+// The q8 acceptance bar: teacher-forced on the reference's bf16 greedy continuations of every
+// goldens prompt (base and the four adapters, LoRA in its own precision on top of the q8 base),
+// the q8 model's argmax agrees on >= 99% of tokens. Free-running continuations are printed too.
+TEST_F(DemoGoldens, Q8GreedyAgreesWithBf16) {
+  const int max_new = (*goldens_)["max_new_tokens"].get<int>();
+  int agree = 0, total = 0, identical = 0, prompts = 0;
+  for (const auto& [name, recs] : (*goldens_)["models"].items()) {
+    AdapterPtr adapter;
+    if (name != "base") {
+      auto a = load_adapter(name, std::string(LPX_SOURCE_DIR) + "/models/demo/loras/" + name, q8_model_->config);
+      ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+      adapter = a.value();
+    }
+    for (const auto& rec : recs) {
+      auto ids = rec["prompt_ids"].get<std::vector<int32_t>>();
+      const auto want = rec["greedy_ids"].get<std::vector<int32_t>>();
+      if (want.empty()) continue;
+      std::vector<int32_t> seq = ids;
+      seq.insert(seq.end(), want.begin(), want.end() - 1);
+      const std::vector<float> logits = last_logits(*q8_model_, seq, adapter.get(), true);
+      const int64_t V = q8_model_->config.vocab_size;
+      for (size_t i = 0; i < want.size(); ++i) {
+        const float* row = logits.data() + (ids.size() - 1 + i) * static_cast<size_t>(V);
+        const auto arg = static_cast<int32_t>(std::max_element(row, row + V) - row);
+        agree += arg == want[i];
+        if (arg != want[i] && std::getenv("LPX_Q8_DEBUG")) {
+          const std::vector<float> ref = last_logits(*model_, seq, adapter.get(), true);
+          const float* rr = ref.data() + (ids.size() - 1 + i) * static_cast<size_t>(V);
+          std::printf("%s pos %zu: want %d (q8 %.4f, bf16 %.4f) got %d (q8 %.4f, bf16 %.4f)\n", name.c_str(), i,
+                      want[i], row[want[i]], rr[want[i]], arg, row[arg], rr[arg]);
+        }
+        ++total;
+      }
+      identical += greedy(*q8_model_, ids, max_new, adapter) == want;
+      ++prompts;
+    }
+  }
+  std::printf("q8 vs bf16 reference: %d / %d tokens agree teacher-forced (%.2f%%); %d / %d continuations identical\n",
+              agree, total, 100.0 * agree / total, identical, prompts);
+  EXPECT_GE(prompts, 50);
+  EXPECT_GE(agree, 0.99 * total);
 }
 
 }  // namespace
