@@ -1,14 +1,14 @@
 # loraplex top-level commands. See README.md.
 #   make serve   install deps, build Release, serve the demo model + its adapters on 127.0.0.1:8000
 #   make test    install deps, build, run every test
-#   make bench   build and run the benchmarks
+#   make bench   install the yardstick libraries too (OpenBLAS, oneDNN), build, run the benchmarks
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 MODEL ?= models/demo/base
 LORAS ?= models/demo/loras
 
-.PHONY: all deps build test unit-test e2e-test serve bench asan clean
+.PHONY: all deps bench-deps build test unit-test e2e-test serve bench asan clean
 
 all: build
 
@@ -34,7 +34,12 @@ PORT ?= 8000
 serve: build
 	$(BUILD_DIR)/loraplex serve --model $(MODEL) --peft-source $(LORAS) --port $(PORT)
 
-bench: build
+bench-deps:
+	@bash scripts/install-deps.sh --bench
+
+bench: bench-deps build
+	cmake -S . -B $(BUILD_DIR) >/dev/null
+	cmake --build $(BUILD_DIR) -j $(JOBS)
 	@bash bench/run.sh $(BUILD_DIR)
 
 asan:

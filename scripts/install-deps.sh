@@ -2,6 +2,7 @@
 # Installs the Debian packages loraplex needs; apt-installs only what is missing (idempotent).
 #   scripts/install-deps.sh         build + test dependencies (C++ toolchain, libraries, node/npm)
 #   scripts/install-deps.sh --dev   also the Python packages that regenerate the demo model
+#   scripts/install-deps.sh --bench also the matmul yardsticks of `make bench` (OpenBLAS, oneDNN)
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git
@@ -10,6 +11,9 @@ PKGS=(build-essential cmake pkg-config git
       nodejs npm curl ca-certificates)
 if [[ "${1:-}" == "--dev" ]]; then
   PKGS+=(python3 python3-torch python3-numpy python3-yaml python3-jinja2 libopenblas0-pthread)
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  PKGS+=(libopenblas-dev libdnnl-dev)
 fi
 
 missing=()

@@ -24,7 +24,7 @@ namespace lpx {
 namespace {
 
 struct BenchArgs {
-  std::string model_dir, synthetic, cache_dir = "build/synthetic", dtype = "auto";
+  std::string model_dir, synthetic, cache_dir = "build/synthetic", dtype = "auto", json_out;
   int prompt_tokens = 512, decode_tokens = 64, batch = 1, threads = 0, reps = 2;
   bool json = false, skip_bandwidth = false;
   int adapters = 0, lora_rank = 16, gpu_slots = 0;
@@ -88,6 +88,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "q8"}))
       ->capture_default_str();
   sub->add_flag("--json", a->json, "One JSON object on stdout");
+  sub->add_option("--json-out", a->json_out, "Also write the JSON object to this file");
   sub->add_flag("--skip-bandwidth", a->skip_bandwidth, "Do not measure memory bandwidth");
   sub->add_option("--adapters", a->adapters,
                   "Distinct synthetic LoRA adapters (all 7 modules) spread over the batch; 0 = base only")
@@ -215,6 +216,13 @@ std::function<int()> add_bench_command(CLI::App& app) {
       cold.push_back({{"rank", r}, {"load_ms", load_ms}, {"device_ms", place_ms}, {"total_ms", load_ms + place_ms}});
     }
     j["cold_load"] = cold;
+    if (!a->json_out.empty()) {
+      std::FILE* f = std::fopen(a->json_out.c_str(), "w");
+      if (f == nullptr || std::fprintf(f, "%s\n", j.dump().c_str()) < 0 || std::fclose(f) != 0) {
+        std::fprintf(stderr, "loraplex bench: cannot write %s\n", a->json_out.c_str());
+        return 1;
+      }
+    }
     if (a->json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
