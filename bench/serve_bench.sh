@@ -100,12 +100,15 @@ node "$HERE/loadgen.mjs" --url "$URL" --wait-ready 600 --concurrency 1 --base-on
 node "$HERE/loadgen.mjs" --url "$URL" --concurrency 8 --adapters "$warm" --requests "$max_adapters" \
   --max-tokens 1 --prompt-tokens 8 --logprobs --quiet --json >/dev/null
 grep -E 'memory estimate|adapter store' "$SERVER_LOG" | sed 's/^/serve_bench:   /' >&2 || true
-# Resident set at idle (after warm-up) against the startup estimate -> RESULTS/memory.json.
+# Resident set at idle (after warm-up) against the startup estimate (weights + KV cache + device
+# tier + activations) plus the host tier's bytes now (loraplex_lora_cache_bytes) -> memory.json.
 sleep 1
 estimate=$(sed -n 's|.*memory estimate:.* = \([0-9.]*\) MiB;.*|\1|p' "$SERVER_LOG" | head -n1)
+host_bytes=$(curl -s "$URL/v1/metrics" | sed -n 's|^loraplex_lora_cache_bytes{tier="host"} \([0-9.e+]*\)$|\1|p')
 rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
-echo "{\"estimate_mib\": ${estimate:-0}, \"rss_mib\": $(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}')}" \
-  >"$RESULTS/memory.json"
+awk -v e="${estimate:-0}" -v h="${host_bytes:-0}" -v k="$rss_kb" 'BEGIN {
+  printf "{\"startup_estimate_mib\": %.1f, \"host_tier_mib\": %.1f, \"estimate_mib\": %.1f, \"rss_mib\": %.1f}\n",
+         e, h / 1048576, e + h / 1048576, k / 1024 }' >"$RESULTS/memory.json"
 log "idle resident set: $(cat "$RESULTS/memory.json")"
 
 # 4. The matrix.

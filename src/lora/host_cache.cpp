@@ -110,6 +110,15 @@ void HostCache::invalidate(const std::string& name) {
   }
 }
 
+size_t HostCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [name, e] : map_) {
+    if (e.adapter) n += e.adapter->bytes();
+  }
+  return n;
+}
+
 int HostCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(map_.size());

@@ -39,6 +39,8 @@ class HostCache {
 
   int capacity() const { return capacity_; }
   int size() const;
+  // Bytes of the adapters held (loaded entries; an adapter shared by several entries counts each time).
+  size_t bytes() const;
   int pinned(const std::string& name) const;
   CacheCounters counters() const;
   std::vector<std::string> lru_order() const;  // least recently used first (tests, metrics)

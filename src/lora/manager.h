@@ -86,6 +86,7 @@ class LoraManager {
   DevicePoolConfig device_pool_config() const;  // for EngineConfig::lora
   CacheCounters host_counters() const { return host_.counters(); }
   int host_size() const { return host_.size(); }
+  size_t host_bytes() const { return host_.bytes(); }
   // Bytes of the device tier and of LoRA activation scratch for `max_batch_tokens` (startup log).
   size_t device_tier_bytes() const;
   size_t activation_bytes(int max_batch_tokens) const;

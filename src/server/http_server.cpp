@@ -663,6 +663,8 @@ std::string HttpServer::Impl::render_metrics() {
     g.engine = backend.loop->stats();
     g.host = backend.lora->host_counters();
     g.host_resident = backend.lora->host_size();
+    g.host_bytes = static_cast<double>(backend.lora->host_bytes());
+    g.device_bytes = static_cast<double>(backend.lora->device_tier_bytes());
     g.host_capacity = backend.lora->config().max_cpu_loras;
     g.device_capacity = backend.lora->config().max_gpu_loras;
     g.adapters_known = static_cast<int>(backend.lora->list().size());

@@ -158,6 +158,10 @@ std::string ServerMetrics::render(const GaugeSnapshot& g) const {
   header(&out, "loraplex_lora_cache_resident", "gauge", "Adapters resident in each tier.");
   sample(&out, "loraplex_lora_cache_resident", "tier=\"host\"", g.host_resident);
   sample(&out, "loraplex_lora_cache_resident", "tier=\"device\"", e.device_resident);
+  header(&out, "loraplex_lora_cache_bytes", "gauge",
+         "Bytes held by each adapter tier (host: loaded adapters; device: the preallocated pool).");
+  sample(&out, "loraplex_lora_cache_bytes", "tier=\"host\"", g.host_bytes);
+  sample(&out, "loraplex_lora_cache_bytes", "tier=\"device\"", g.device_bytes);
   header(&out, "loraplex_lora_cache_capacity", "gauge",
          "Adapter capacity of each tier (host: NIM_MAX_CPU_LORAS, device: NIM_MAX_GPU_LORAS slots).");
   sample(&out, "loraplex_lora_cache_capacity", "tier=\"host\"", g.host_capacity);

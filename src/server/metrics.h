@@ -48,6 +48,8 @@ struct GaugeSnapshot {
   EngineStats engine;
   CacheCounters host;       // LoraManager::host_counters()
   int host_resident = 0;    // LoraManager::host_size()
+  double host_bytes = 0;    // LoraManager::host_bytes()
+  double device_bytes = 0;  // the device tier's preallocated pool
   int host_capacity = 0;    // NIM_MAX_CPU_LORAS
   int device_capacity = 0;  // NIM_MAX_GPU_LORAS
   int adapters_known = 0;   // adapters in the store

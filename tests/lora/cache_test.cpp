@@ -36,9 +36,14 @@ AdapterPtr make_adapter(const std::string& name, int rank, int layers, int64_t d
 TEST(HostCache, LruPinningAnd429) {
   HostCache c(2);
   ASSERT_EQ(c.reserve("a", "s").value(), HostCache::Reservation::kMustLoad);
-  c.fulfil("a", make_adapter("a", 4, 1, 8));
+  EXPECT_EQ(c.bytes(), 0u);  // loading: nothing held yet
+  AdapterPtr a = make_adapter("a", 4, 1, 8);
+  c.fulfil("a", a);
   ASSERT_EQ(c.reserve("b", "s").value(), HostCache::Reservation::kMustLoad);
-  c.fulfil("b", make_adapter("b", 4, 1, 8));
+  AdapterPtr b = make_adapter("b", 4, 1, 8, false);
+  c.fulfil("b", b);
+  EXPECT_GT(b->bytes(), 0u);
+  EXPECT_EQ(c.bytes(), a->bytes() + b->bytes());
   // Both pinned: a third adapter is refused with the 429 condition.
   auto r = c.reserve("c", "s");
   ASSERT_FALSE(r.is_ok());
@@ -51,6 +56,7 @@ TEST(HostCache, LruPinningAnd429) {
   // b is unpinned and least recently used: c evicts it.
   EXPECT_EQ(c.reserve("c", "s").value(), HostCache::Reservation::kMustLoad);
   EXPECT_EQ(c.lru_order(), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(c.bytes(), a->bytes());  // b evicted, c still loading
   auto k = c.counters();
   EXPECT_EQ(k.evictions, 1);
   EXPECT_EQ(k.hits, 1);

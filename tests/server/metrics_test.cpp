@@ -81,6 +81,8 @@ TEST(ServerMetrics, GaugesFromEngineAndAdapterTiers) {
   g.host.misses = 3;
   g.host.evictions = 1;
   g.host_resident = 2;
+  g.host_bytes = 104857600;
+  g.device_bytes = 4096;
   g.host_capacity = 2;
   g.device_capacity = 8;
   g.adapters_known = 4;
@@ -99,6 +101,8 @@ TEST(ServerMetrics, GaugesFromEngineAndAdapterTiers) {
   EXPECT_TRUE(has_line(t, "loraplex_lora_cache_resident{tier=\"host\"} 2"));
   EXPECT_TRUE(has_line(t, "loraplex_lora_cache_resident{tier=\"device\"} 2"));
   EXPECT_TRUE(has_line(t, "loraplex_lora_cache_capacity{tier=\"device\"} 8"));
+  EXPECT_TRUE(has_line(t, "loraplex_lora_cache_bytes{tier=\"host\"} 104857600"));
+  EXPECT_TRUE(has_line(t, "loraplex_lora_cache_bytes{tier=\"device\"} 4096"));
   EXPECT_TRUE(has_line(t, "loraplex_lora_adapters 4"));
   EXPECT_TRUE(has_line(t,
                        "loraplex_lora_requests_info{running_lora_adapters=\"math,upper\","
