@@ -27,8 +27,15 @@ for shape in smollm2-135m tinyllama-1.1b; do
   echo "== $shape: prefill 512 tokens, decode 64 tokens, batch 1 (bf16, then q8 right after)"
   bench --synthetic "$shape" --prompt-tokens 512 --decode-tokens 64 --reps 2 --json-out "$OUT/$shape.json" \
     | tee "$OUT/$shape.txt"
-  bench --synthetic "$shape" --prompt-tokens 32 --decode-tokens 64 --reps 2 --dtype q8 \
+  bench --synthetic "$shape" --prompt-tokens 512 --decode-tokens 64 --reps 2 --dtype q8 \
     --json-out "$OUT/$shape-q8.json" | tee "$OUT/$shape-q8.txt"
+done
+echo "== q8 vs bf16 decode, tinyllama-1.1b, batch 1, prompt 512: three alternating pairs (the machine drifts)"
+for i in 1 2 3; do
+  for d in auto q8; do
+    bench --synthetic tinyllama-1.1b --skip-bandwidth --prompt-tokens 512 --decode-tokens 64 --reps 1 --dtype "$d" \
+      --json-out "$OUT/q8pair$i-$d.json" | grep decode | sed "s/^/pair $i $d: /"
+  done
 done
 echo "== batched decode and multi-LoRA: tinyllama-1.1b, 16 and 32 sequences, rank-16 adapters on all 7 modules"
 : >"$OUT/multilora.txt"
