@@ -39,7 +39,7 @@ for i in 1 2 3; do
 done
 echo "== batched decode and multi-LoRA: tinyllama-1.1b, 16 and 32 sequences, rank-16 adapters on all 7 modules"
 : >"$OUT/multilora.txt"
-for spec in "16 0" "16 16" "32 0" "32 32"; do
+for spec in "16 0" "16 16" "1 0" "32 0" "32 32"; do
   set -- $spec
   bench --synthetic tinyllama-1.1b --skip-bandwidth --prompt-tokens 16 --decode-tokens 24 --batch "$1" \
     --adapters "$2" --lora-rank 16 --reps 2 --json-out "$OUT/b$1-a$2.json" | tee -a "$OUT/multilora.txt"
