@@ -112,6 +112,21 @@ test('generate --lora: each demo adapter (PEFT safetensors, PEFT .bin, NeMo) doe
   assert.equal(chat.out.trim(), 'D O G');
 });
 
+test('generate --dtype q8: the q8 base with each adapter still does its skill; a bad --dtype is refused', () => {
+  const want = { count: ' 3', upper: ' C A T', reverse: ' t a c', shift: ' d b u' };
+  for (const [name, text] of Object.entries(want)) {
+    const r = run(['generate', '-q', '-m', DEMO, '--dtype', 'q8', '--lora', path.join(LORAS, name), '-p', 'c a t =', '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).text, text, name);
+  }
+  const loud = run(['generate', '-m', DEMO, '--dtype', 'q8', '-p', 'c a t =']);
+  assert.equal(loud.code, 0, loud.err);
+  assert.match(loud.err, /quantized to q8: 29 matrices/);
+  const bad = run(['generate', '-q', '-m', DEMO, '--dtype', 'q4', '-p', 'x']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /dtype/);
+});
+
 test('generate --lora with a bad adapter exits non-zero with the reason', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lpx-bad-lora-'));
   writeFileSync(path.join(dir, 'adapter_config.json'), '{"peft_type": "LORA", "r": 8, ');
