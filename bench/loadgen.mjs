@@ -232,7 +232,10 @@ async function main() {
       if (o.timeCap > 0 && performance.now() - t0 > o.timeCap * 1000) { capped = true; return; }
       const i = next++;
       inFlight++;
+      const started = performance.now() - t0;
       const r = await runOne(o, headers, targets[i % targets.length], randomPrompt(o.promptTokens));
+      r.index = i;
+      r.startedMs = started;
       inFlight--;
       tEnd = performance.now();
       results.push(r);
@@ -260,6 +263,9 @@ async function main() {
     ttft_ms: summary(ok.filter((r) => r.ttft !== null).map((r) => r.ttft), [50, 90, 99]),
     itl_ms: summary(ok.flatMap((r) => r.itl), [50, 90, 99]),
     e2e_ms: summary(ok.map((r) => r.e2e), [50, 90, 99]),
+    // Per request, in send order: [index, ms after the run started, TTFT ms] (tail analysis).
+    ttft_by_request: ok.filter((r) => r.ttft !== null).sort((a, b) => a.index - b.index)
+      .map((r) => [r.index, Math.round(r.startedMs), Math.round(r.ttft)]),
     errors,
     requests_without_token_chunks: noChunks,
   };

@@ -53,7 +53,7 @@ echo "== adapter cold load (disk -> host -> device), tinyllama-1.1b, all 7 modul
 bench --synthetic tinyllama-1.1b --skip-bandwidth --prompt-tokens 8 --decode-tokens 2 --reps 1 \
   --cold-load 8 16 64 --json-out "$OUT/cold-load.json" | tee "$OUT/cold-load.txt"
 echo "== serving: SmolLM2-135M shape, 8 adapters, concurrency 32 (TTFT spread, idle memory)"
-"$HERE/serve_bench.sh" "$BUILD_DIR" --shape smollm2-135m --adapters 8 --concurrency 32 | tee "$OUT/serve-smollm2-135m.md"
+"$HERE/serve_bench.sh" "$BUILD_DIR" --shape smollm2-135m --adapters 8 --concurrency 32 --requests 256 | tee "$OUT/serve-smollm2-135m.md"
 echo "== serving: TinyLlama-1.1B shape, adapters x concurrency"
 "$HERE/serve_bench.sh" "$BUILD_DIR" | tee "$OUT/serve-tinyllama-1.1b.md"
 echo "== q8 vs bf16 greedy agreement on the demo model (the goldens' prompts)"

@@ -7,8 +7,10 @@
 #   bench/serve_bench.sh [BUILD_DIR] [--shape tinyllama-1.1b|smollm2-135m] [--quick]
 #                        [--adapters "1 8 32"] [--concurrency "1 8 32"] [--max-tokens 16]
 #                        [--prompt-tokens 32] [--cell-cap SECONDS] [--gpu-loras N] [--threads N]
+#                        [--requests N]
 #
-# --quick: one cell (8 adapters, concurrency 8) as a smoke check. Requests per cell: max(2*C, 8).
+# --quick: one cell (8 adapters, concurrency 8) as a smoke check. Requests per cell: max(2*C, 8),
+# or N with --requests (more requests make the p99 figures steadier).
 # --cell-cap: no new request starts in a cell after that many seconds (in-flight ones finish).
 # --gpu-loras: device-tier slots (the server's --max-gpu-loras; default: the server's default, 8).
 # The host tier is sized to hold every adapter (no 429s); the rank cap is the adapters' rank.
@@ -26,6 +28,7 @@ CELL_CAP=300
 GPU_LORAS=
 THREADS=
 RANK=16
+REQUESTS=
 positional=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,7 +41,8 @@ while [ $# -gt 0 ]; do
     --cell-cap) CELL_CAP=$2; shift 2 ;;
     --gpu-loras) GPU_LORAS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --requests) REQUESTS=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "serve_bench: unknown option '$1'" >&2; exit 2 ;;
     *) if [ $positional -eq 0 ]; then BUILD_DIR=$1; positional=1; shift
        else echo "serve_bench: unexpected argument '$1'" >&2; exit 2; fi ;;
@@ -116,7 +120,7 @@ rows=()
 for a in $ADAPTER_COUNTS; do
   list=$(IFS=,; echo "${NAMES[*]:0:$a}")
   for c in $CONCURRENCIES; do
-    n=$((2 * c)); [ $n -lt 8 ] && n=8
+    n=$((2 * c)); [ $n -lt 8 ] && n=8; [ -n "$REQUESTS" ] && n=$REQUESTS
     out="$RESULTS/a$a-c$c.json"
     log "cell: $a adapter(s), concurrency $c, $n requests, max_tokens $MAX_TOKENS, prompt ~$PROMPT_TOKENS (cap ${CELL_CAP}s)"
     t0=$(date +%s)

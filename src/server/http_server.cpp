@@ -192,6 +192,7 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 struct HttpServer::Impl {
   ServerOptions opt;
   httplib::Server svr;
+  int listen_fd = -1;  // the listening socket, seen by the socket-options hook
   std::thread listener;
   std::atomic<int> state{static_cast<int>(State::kStarting)};
   std::atomic<int> in_flight{0};
@@ -774,7 +775,18 @@ HttpServer::~HttpServer() {
   join();
 }
 
+// cpp-httplib (compiled into Debian's library) listens with a backlog of 5: a burst of new
+// connections (32 clients connecting at once) overflowed the accept queue, and the clients' TCP
+// retried the dropped SYNs only after its 1 s timeout, which was the whole 1-1.5 s TTFT tail of the
+// serving benchmark. The socket-options hook sees the listening socket; after bind (which already
+// listens) a second listen() raises the backlog (Linux takes it on a listening socket).
+constexpr int kListenBacklog = 1024;
+
 Result<int> HttpServer::bind() {
+  impl_->svr.set_socket_options([impl = impl_.get()](socket_t sock) {
+    httplib::default_socket_options(sock);
+    impl->listen_fd = sock;
+  });
   int port = impl_->opt.port;
   if (port == 0) {
     port = impl_->svr.bind_to_any_port(impl_->opt.host);
@@ -782,6 +794,9 @@ Result<int> HttpServer::bind() {
   } else if (!impl_->svr.bind_to_port(impl_->opt.host, port)) {
     return io_error("cannot listen on " + impl_->opt.host + ":" + std::to_string(port) +
                     " (in use, or not an address of this machine?)");
+  }
+  if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, kListenBacklog) != 0) {
+    LPX_LOG_WARN("cannot raise the listen backlog to " + std::to_string(kListenBacklog) + "; bursts of new connections may wait");
   }
   impl_->bound = true;
   return port;

@@ -6,6 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -119,6 +120,24 @@ describe('loraplex serve', () => {
   after(async () => {
     const { code } = await srv.stop();
     assert.equal(code, 0, srv.log());
+  });
+
+  test('a burst of 64 new connections is served at once (listen backlog, no 1 s SYN retries)', async () => {
+    const { port } = new URL(srv.url);
+    const t0 = performance.now();
+    const one = () => new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: Number(port) }, () => {
+        s.write('GET /v1/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      let data = '';
+      s.on('data', (d) => { data += d; });
+      s.on('end', () => resolve({ ms: performance.now() - t0, ok: data.startsWith('HTTP/1.1 200') }));
+      s.on('error', reject);
+    });
+    const res = await Promise.all(Array.from({ length: 64 }, one));
+    assert.ok(res.every((r) => r.ok));
+    const slowest = Math.max(...res.map((r) => r.ms));
+    assert.ok(slowest < 900, `slowest of 64 connections answered after ${slowest.toFixed(0)} ms`);
   });
 
   test('health, readiness and the startup log', async () => {
