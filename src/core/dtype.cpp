@@ -31,6 +31,7 @@ size_t dtype_size(DType dtype) {
     case DType::kBF16: return 2;
     case DType::kI8: return 1;
     case DType::kQ8: return 1;
+    case DType::kBF16I16: return 2;
   }
   LPX_CHECK(false && "bad DType");
   return 0;
@@ -43,6 +44,7 @@ const char* dtype_name(DType dtype) {
     case DType::kBF16: return "bf16";
     case DType::kI8: return "i8";
     case DType::kQ8: return "q8";
+    case DType::kBF16I16: return "bf16x16";
   }
   return "invalid";
 }
@@ -160,9 +162,10 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i]));
       return;
     case DType::kQ8:
+    case DType::kBF16I16:
       break;
   }
-  LPX_CHECK(false && "convert_to_f32: q8 blocks are widened by kernels::to_f32");
+  LPX_CHECK(false && "convert_to_f32: q8 / packed bf16 are read by the kernels");
 }
 
 void convert_from_f32(DType dst_dtype, const float* src, void* dst, size_t n) {
@@ -185,6 +188,7 @@ void convert_from_f32(DType dst_dtype, const float* src, void* dst, size_t n) {
       return;
     case DType::kI8:
     case DType::kQ8:
+    case DType::kBF16I16:
       break;
   }
   LPX_CHECK(false && "convert_from_f32: destination must be f32, f16 or bf16");

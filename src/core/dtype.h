@@ -26,6 +26,8 @@ enum class DType : uint8_t {
   // block layout is defined by the kernels (kernels/ops.h, WDType::kQ8); dtype_size gives the int8
   // payload (1) only, and the bulk conversions below do not take it.
   kQ8 = 4,
+  // bf16 repacked at load in 16-row groups for the vdpbf16ps kernels (kernels/ops.h, WDType::kBF16I16).
+  kBF16I16 = 5,
 };
 
 // Bytes per element: 4, 2, 2, 1 (q8: 1, scales not counted).

@@ -35,7 +35,8 @@ const char* safetensors_dtype_name(DType dtype) {
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
     case DType::kI8: return "I8";
-    case DType::kQ8: break;  // an in-memory layout, not a safetensors dtype
+    case DType::kQ8:
+    case DType::kBF16I16: break;  // in-memory layouts, not safetensors dtypes
   }
   return "?";
 }
@@ -45,8 +46,9 @@ Status SafetensorsWriter::check(const std::string& name, DType dtype, const std:
   if (name.empty()) return invalid_argument("safetensors writer: empty tensor name");
   if (name == "__metadata__") return invalid_argument("safetensors writer: '__metadata__' is reserved");
   if (tensors_.count(name)) return invalid_argument("safetensors writer: duplicate tensor '" + name + "'");
-  if (dtype == DType::kQ8)
-    return invalid_argument("safetensors writer: tensor '" + name + "' is q8, an in-memory layout safetensors cannot hold");
+  if (dtype == DType::kQ8 || dtype == DType::kBF16I16)
+    return invalid_argument("safetensors writer: tensor '" + name + "' is " + dtype_name(dtype) +
+                            ", an in-memory layout safetensors cannot hold");
   uint64_t numel = 1;
   for (int64_t d : shape) {
     if (d < 0) return invalid_argument("safetensors writer: tensor '" + name + "' has a negative dimension");

@@ -38,8 +38,35 @@ const char* wdtype_name(WDType t) {
     case WDType::kF16: return "f16";
     case WDType::kBF16: return "bf16";
     case WDType::kQ8: return "q8";
+    case WDType::kBF16I16: return "bf16x16";
   }
   return "?";
+}
+
+void pack_bf16_i16(const uint16_t* src, int64_t N, int64_t K, int64_t src_stride, void* dst) {
+  LPX_CHECK(N % 16 == 0);
+  const int64_t kpairs = (K + 1) / 2;
+  auto* d = static_cast<uint16_t*>(dst);
+  for (int64_t g = 0; g < N / 16; ++g) {
+    uint16_t* gd = d + g * kpairs * 32;
+    for (int64_t p = 0; p < kpairs; ++p) {
+      for (int64_t i = 0; i < 16; ++i) {
+        const uint16_t* row = src + (g * 16 + i) * src_stride;
+        gd[p * 32 + i * 2] = row[2 * p];
+        gd[p * 32 + i * 2 + 1] = 2 * p + 1 < K ? row[2 * p + 1] : uint16_t{0};
+      }
+    }
+  }
+}
+
+void unpack_bf16_i16(const void* src, int64_t N, int64_t K, uint16_t* dst) {
+  LPX_CHECK(N % 16 == 0);
+  const int64_t kpairs = (K + 1) / 2;
+  const auto* s = static_cast<const uint16_t*>(src);
+  for (int64_t n = 0; n < N; ++n) {
+    const uint16_t* gs = s + (n / 16) * kpairs * 32 + (n % 16) * 2;
+    for (int64_t k = 0; k < K; ++k) dst[n * K + k] = gs[(k / 2) * 32 + (k % 2)];
+  }
 }
 
 void quantize_row_q8(const float* x, int64_t n, void* out) {
@@ -281,6 +308,17 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   }
   const detail::OpsTable& t = active();
   ThreadPool& tp = pool_or_global(pool);
+  // Prepacked bf16 goes straight to the vdpbf16ps kernels; any other path (exact precision, another
+  // ISA, alpha != 1) gets a row-major copy first (slow: only tests and run-time switches do this).
+  if (a.w.dtype == WDType::kBF16I16) {
+    LPX_CHECK(N % 16 == 0);
+    const bool direct = a.alpha == 1.0f && t.gemv_bf16dot != nullptr && bf16_gemm_mode() == detail::GemmMode::kBf16Dot;
+    if (!direct) {
+      auto* rm = static_cast<uint16_t*>(detail::thread_scratch(5, sizeof(uint16_t) * static_cast<size_t>(N * K)));
+      unpack_bf16_i16(a.w.data, N, K, rm);
+      a.w = WeightMatrix{rm, WDType::kBF16, N, K, 0};
+    }
+  }
   // Split N into units of 32 rows (one packed panel), keeping >= ~64K multiply-adds per chunk.
   constexpr int64_t kUnit = 32;
   const int64_t n_units = (N + kUnit - 1) / kUnit;
@@ -288,7 +326,8 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   const int64_t min_units = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, work_per_unit));
   // bf16 activations for a small M: the GEMV with the blocked kernel's per-row arithmetic, so a
   // row gets the same result whether its step has 1 row or 500 (batched == solo holds here too).
-  if (a.w.dtype == WDType::kBF16 && a.alpha == 1.0f && a.M < kBf16DotMinRows && t.gemv_bf16dot != nullptr &&
+  const bool bf16_w = a.w.dtype == WDType::kBF16 || a.w.dtype == WDType::kBF16I16;
+  if (bf16_w && a.alpha == 1.0f && a.M < kBf16DotMinRows && t.gemv_bf16dot != nullptr &&
       bf16_gemm_mode() == detail::GemmMode::kBf16Dot) {
     auto* xp = static_cast<uint32_t*>(detail::thread_scratch(1, sizeof(uint32_t) * a.M * ((K + 1) / 2)));
     t.pack_x_pairs(a.x, a.ldx, a.M, K, xp);
@@ -303,7 +342,7 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   }
   const bool blocked = t.gemm_blocked != nullptr && a.alpha == 1.0f && a.M >= kBf16DotMinRows;
   if (blocked) {
-    detail::GemmMode mode = a.w.dtype == WDType::kBF16 ? bf16_gemm_mode() : detail::GemmMode::kF32;
+    detail::GemmMode mode = bf16_w ? bf16_gemm_mode() : detail::GemmMode::kF32;
     if (!t.supports_mode(mode)) mode = detail::GemmMode::kF32;
     void* ap = detail::thread_scratch(1, t.packed_a_bytes(a.M, K, mode));
     const int64_t units = t.pack_a_units(a.M, mode);

@@ -36,11 +36,22 @@ class ThreadPool;
 //       takes K / 32 * 34 bytes; K (and a matrix's row stride) must be a multiple of 32. Kernels
 //       widen q * scale to f32 exactly (one f32 rounding) and multiply in f32: q8 matmuls always
 //       use exact f32 arithmetic, whatever MatmulPrecision says.
-enum class WDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 4 };
+//  kBF16I16: bf16 prepacked at load for the vdpbf16ps kernels: rows in groups of 16, each group
+//       [ceil(K/2) pairs][16 rows][2] (pair p of the 16 rows is one 64-byte vector; an odd K is
+//       padded with a zero). N must be a multiple of 16 and row slices start on a group; the
+//       bf16dot GEMV and GEMM read it directly (one sequential stream, no transposes or packing),
+//       every other path gets a row-major copy from dispatch first (slow; tests and switches only).
+enum class WDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 4, kBF16I16 = 5 };
+// Bytes of one 16-row group of a kBF16I16 matrix with K columns.
+inline int64_t bf16i16_group_bytes(int64_t K) { return (K + 1) / 2 * 64; }
+// Repacks a row-major bf16 matrix [N, K] (row stride src_stride elements; N % 16 == 0) into
+// kBF16I16 at dst (N / 16 * bf16i16_group_bytes(K) bytes), and back. Serial.
+void pack_bf16_i16(const uint16_t* src, int64_t N, int64_t K, int64_t src_stride, void* dst);
+void unpack_bf16_i16(const void* src, int64_t N, int64_t K, uint16_t* dst);
 inline constexpr int64_t kQ8Group = 32;
 inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Group;
 size_t wdtype_size(WDType t);       // bytes per element: 4, 2, 2 (q8: 1, the int8 payload only)
-const char* wdtype_name(WDType t);  // "f32", "f16", "bf16", "q8"
+const char* wdtype_name(WDType t);  // "f32", "f16", "bf16", "q8", "bf16x16"
 // Bytes taken by `elems` consecutive elements of a row (q8: elems must be a multiple of kQ8Group).
 inline int64_t wdtype_row_bytes(WDType t, int64_t elems) {
   switch (t) {
@@ -67,6 +78,7 @@ struct WeightMatrix {
 
   int64_t stride() const { return row_stride_elems > 0 ? row_stride_elems : cols; }
   const void* row_ptr(int64_t r) const {
+    if (dtype == WDType::kBF16I16) return static_cast<const char*>(data) + r / 16 * bf16i16_group_bytes(cols);
     return static_cast<const char*>(data) + r * wdtype_row_bytes(dtype, stride());
   }
   // Rows [begin, end) as a matrix of their own.

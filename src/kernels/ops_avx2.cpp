@@ -145,6 +145,7 @@ inline float scalar_w(const void* p, WDType t, int64_t k) {
     case WDType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[k]);
     case WDType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[k]);
     case WDType::kQ8: return q8_elem(p, k);
+    case WDType::kBF16I16: break;  // unpacked by dispatch before any kernel sees it
   }
   return 0.0f;
 }
@@ -370,6 +371,7 @@ void avx2_gemm(const GemmArgs& a) {
     case WDType::kF16: small_m_gemm<WDType::kF16>(a, ldx, ldy); break;
     case WDType::kBF16: small_m_gemm<WDType::kBF16>(a, ldx, ldy); break;
     case WDType::kQ8: small_m_gemm<WDType::kQ8>(a, ldx, ldy); break;
+    case WDType::kBF16I16: LPX_CHECK(false && "bf16x16 reaches the AVX2 path only unpacked"); break;
   }
 }
 
@@ -382,6 +384,7 @@ void avx2_gemm_blocked(const void* a_packed, detail::GemmMode mode, const GemmAr
     case WDType::kF16: blocked<WDType::kF16>(ap, a, ldy); break;
     case WDType::kBF16: blocked<WDType::kBF16>(ap, a, ldy); break;
     case WDType::kQ8: blocked<WDType::kQ8>(ap, a, ldy); break;
+    case WDType::kBF16I16: LPX_CHECK(false && "bf16x16 reaches the AVX2 path only unpacked"); break;
   }
 }
 
@@ -493,6 +496,7 @@ void avx2_to_f32(const void* src, WDType t, float* dst, size_t n) {
     case WDType::kF16: to_f32_dt<WDType::kF16>(src, dst, n); break;
     case WDType::kBF16: to_f32_dt<WDType::kBF16>(src, dst, n); break;
     case WDType::kQ8: to_f32_dt<WDType::kQ8>(src, dst, n); break;
+    case WDType::kBF16I16: LPX_CHECK(false && "to_f32 does not take bf16x16"); break;
   }
 }
 

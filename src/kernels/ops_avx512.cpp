@@ -471,6 +471,20 @@ void pack_panel_bf16(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64
   }
 }
 
+// The same panel from a prepacked (kBF16I16) matrix: pair p of the panel's two 16-row groups is
+// already a 64-byte vector each, so this is a copy (zeros past the matrix's last group).
+void pack_panel_bf16_i16(const char* g0, int64_t group_bytes, int64_t rows, int64_t k0, int64_t kc, uint16_t* out) {
+  const int64_t npairs = (kc + 1) / 2, p0 = k0 / 2;
+  for (int g = 0; g < kNV; ++g) {
+    const bool present = g * 16 < rows;
+    const char* src = g0 + g * group_bytes + p0 * 64;
+    for (int64_t i = 0; i < npairs; ++i) {
+      const __m512i v = present ? _mm512_loadu_si512(src + i * 64) : _mm512_setzero_si512();
+      _mm512_store_si512(reinterpret_cast<void*>(out + i * (2 * kNR) + g * 32), v);
+    }
+  }
+}
+
 // c[i][0:kNR] (+)= sum_k a[k][i] * b[k][:] for i < MR; a: packed tile (stride kMR per k).
 template <int MR>
 void ukernel_f32(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, bool load_c,
@@ -588,6 +602,9 @@ void blocked_bf16(const uint32_t* ap, const GemmArgs& a, int64_t ldy) {
   const int64_t N = a.w.rows, K = a.w.cols, M = a.M;
   const int64_t mpad = (M + kMR - 1) / kMR * kMR;
   const int64_t wsb = a.w.stride() * 2;
+  const bool packed = a.w.dtype == WDType::kBF16I16;
+  const int64_t gbytes = bf16i16_group_bytes(K);
+  static_assert(kKCbf16 % 2 == 0, "k blocks start on a pair (the prepacked layout stores pairs)");
   const char* w0 = static_cast<const char*>(a.w.data);
   const int64_t npan = (N + kNR - 1) / kNR;
   uint16_t* panel = static_cast<uint16_t*>(detail::thread_scratch(0, sizeof(uint16_t) * kKCbf16 * kNR));
@@ -596,7 +613,11 @@ void blocked_bf16(const uint32_t* ap, const GemmArgs& a, int64_t ldy) {
     const int64_t kpairs = (kc + 1) / 2;
     const bool load_c = a.accumulate || k0 > 0;
     for (int64_t p = 0; p < npan; ++p) {
-      pack_panel_bf16(w0 + p * kNR * wsb, wsb, imin(kNR, N - p * kNR), k0, kc, panel);
+      if (packed) {
+        pack_panel_bf16_i16(w0 + p * (kNR / 16) * gbytes, gbytes, imin(kNR, N - p * kNR), k0, kc, panel);
+      } else {
+        pack_panel_bf16(w0 + p * kNR * wsb, wsb, imin(kNR, N - p * kNR), k0, kc, panel);
+      }
       __mmask16 cm[kNV];
       column_masks(N - p * kNR, cm);
       float* c = a.y + p * kNR;
@@ -618,6 +639,7 @@ void avx512_gemm(const GemmArgs& a) {
     case WDType::kF16: small_m_gemm<WDType::kF16>(a, ldx, ldy); break;
     case WDType::kBF16: small_m_gemm<WDType::kBF16>(a, ldx, ldy); break;
     case WDType::kQ8: small_m_gemm<WDType::kQ8>(a, ldx, ldy); break;
+    case WDType::kBF16I16: LPX_CHECK(false && "bf16x16 reaches the f32 kernels only unpacked"); break;
   }
 }
 
@@ -788,12 +810,12 @@ void avx512_gemm_blocked(const void* a_packed, detail::GemmMode mode, const Gemm
   LPX_CHECK(a.alpha == 1.0f);
   const int64_t ldy = a.ldy > 0 ? a.ldy : a.w.rows;
   if (mode == detail::GemmMode::kAmx) {
-    LPX_CHECK(a.w.dtype == WDType::kBF16);
+    LPX_CHECK(a.w.dtype == WDType::kBF16);  // dispatch unpacks kBF16I16 for AMX
     amx_blocked(static_cast<const uint16_t*>(a_packed), a, ldy);
     return;
   }
   if (mode == detail::GemmMode::kBf16Dot) {
-    LPX_CHECK(a.w.dtype == WDType::kBF16);
+    LPX_CHECK(a.w.dtype == WDType::kBF16 || a.w.dtype == WDType::kBF16I16);
     blocked_bf16(static_cast<const uint32_t*>(a_packed), a, ldy);
     return;
   }
@@ -803,6 +825,7 @@ void avx512_gemm_blocked(const void* a_packed, detail::GemmMode mode, const Gemm
     case WDType::kF16: blocked_f32<WDType::kF16>(ap, a, ldy); break;
     case WDType::kBF16: blocked_f32<WDType::kBF16>(ap, a, ldy); break;
     case WDType::kQ8: blocked_f32<WDType::kQ8>(ap, a, ldy); break;
+    case WDType::kBF16I16: LPX_CHECK(false && "bf16x16 reaches the f32 kernels only unpacked"); break;
   }
 }
 
@@ -860,8 +883,55 @@ inline void gemv_bf16dot_step(const char* g, int64_t wsb, int64_t p0, int64_t ro
   }
 }
 
+// The prepacked (kBF16I16) GEMV: pair p of a 16-row group is one 64-byte load, used as it is, so
+// each thread reads its groups as one sequential stream (prefetched ahead) with no transposes.
+// Per output: the same vdpbf16ps sequence over the pairs as gemv_bf16dot_m and the blocked GEMM.
+template <int M>
+void gemv_i16_m(const uint32_t* xp, const GemmArgs& a) {
+  const int64_t N = a.w.rows, K = a.w.cols;
+  const int64_t kpairs = (K + 1) / 2;
+  const int64_t ldy = a.ldy > 0 ? a.ldy : N;
+  const int64_t gbytes = bf16i16_group_bytes(K);
+  const char* w0 = static_cast<const char*>(a.w.data);
+  for (int64_t n0 = 0; n0 < N; n0 += 16) {
+    const char* g = w0 + (n0 / 16) * gbytes;
+    const __mmask16 cm = mask16(N - n0);
+    __m512 acc[M];
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) acc[m] = a.accumulate ? _mm512_maskz_loadu_ps(cm, a.y + m * ldy + n0) : _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 4 <= kpairs; p += 4) {
+      _mm_prefetch(g + p * 64 + kGemvPrefetch, _MM_HINT_T0);
+      _mm_prefetch(g + p * 64 + kGemvPrefetch + 64, _MM_HINT_T0);
+      _mm_prefetch(g + p * 64 + kGemvPrefetch + 128, _MM_HINT_T0);
+      _mm_prefetch(g + p * 64 + kGemvPrefetch + 192, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {
+        const __m512bh wv = (__m512bh)_mm512_loadu_si512(g + (p + q) * 64);
+#pragma GCC unroll 16
+        for (int m = 0; m < M; ++m) {
+          acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_set1_epi32(static_cast<int>(xp[m * kpairs + p + q])), wv);
+        }
+      }
+    }
+    for (; p < kpairs; ++p) {
+      const __m512bh wv = (__m512bh)_mm512_loadu_si512(g + p * 64);
+#pragma GCC unroll 16
+      for (int m = 0; m < M; ++m) {
+        acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_set1_epi32(static_cast<int>(xp[m * kpairs + p])), wv);
+      }
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) _mm512_mask_storeu_ps(a.y + m * ldy + n0, cm, acc[m]);
+  }
+}
+
 template <int M>
 void gemv_bf16dot_m(const uint32_t* xp, const GemmArgs& a) {
+  if (a.w.dtype == WDType::kBF16I16) {
+    gemv_i16_m<M>(xp, a);
+    return;
+  }
   const int64_t N = a.w.rows, K = a.w.cols;
   const int64_t kpairs = (K + 1) / 2;
   const int64_t ldy = a.ldy > 0 ? a.ldy : N;
@@ -898,7 +968,7 @@ void gemv_bf16dot_m(const uint32_t* xp, const GemmArgs& a) {
 }
 
 void avx512_gemv_bf16dot(const uint32_t* xp, const GemmArgs& a) {
-  LPX_CHECK(a.w.dtype == WDType::kBF16 && a.alpha == 1.0f && a.M >= 1 && a.M < 16);
+  LPX_CHECK((a.w.dtype == WDType::kBF16 || a.w.dtype == WDType::kBF16I16) && a.alpha == 1.0f && a.M >= 1 && a.M < 16);
   switch (a.M) {
     case 1: gemv_bf16dot_m<1>(xp, a); break;
     case 2: gemv_bf16dot_m<2>(xp, a); break;
@@ -953,7 +1023,8 @@ void avx512_rmsnorm(const float* x, const WeightVector& gamma, float eps, float*
     case WDType::kF32: rmsnorm_dt<WDType::kF32>(x, gamma.data, eps, y, M, D); break;
     case WDType::kF16: rmsnorm_dt<WDType::kF16>(x, gamma.data, eps, y, M, D); break;
     case WDType::kBF16: rmsnorm_dt<WDType::kBF16>(x, gamma.data, eps, y, M, D); break;
-    case WDType::kQ8: break;  // refused by dispatch
+    case WDType::kQ8:
+    case WDType::kBF16I16: break;  // refused by dispatch
   }
 }
 
@@ -1042,6 +1113,7 @@ void avx512_to_f32(const void* src, WDType t, float* dst, size_t n) {
     case WDType::kF16: to_f32_dt<WDType::kF16>(src, dst, n); break;
     case WDType::kBF16: to_f32_dt<WDType::kBF16>(src, dst, n); break;
     case WDType::kQ8: to_f32_dt<WDType::kQ8>(src, dst, n); break;
+    case WDType::kBF16I16: LPX_CHECK(false && "to_f32 does not take bf16x16"); break;
   }
 }
 

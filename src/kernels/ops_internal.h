@@ -64,8 +64,8 @@ const OpsTable* avx512_table();  // nullptr when not compiled for this target
 // 64-byte aligned per-thread scratch, grown on demand (contents not preserved across growth).
 // Slots are independent buffers, valid until the same thread asks the same slot again:
 // 0 = GEMM W panel, 1 = packed x of a blocked GEMM (caller thread), 2 = attention / RoPE tables,
-// 3 = LoRA work items / bias row, 4 = GEMV x split.
-inline constexpr int kScratchSlots = 5;
+// 3 = LoRA work items / bias row, 4 = GEMV x split, 5 = row-major copy of a prepacked matrix.
+inline constexpr int kScratchSlots = 6;
 void* thread_scratch(int slot, size_t bytes);
 
 // Per-token cos/sin rows for RoPE (shared by all paths so every ISA sees identical angles):

@@ -23,6 +23,9 @@ inline float load_elem(const void* base, WDType t, int64_t i) {
       return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
     case WDType::kQ8:
       return q8_elem(base, i);
+    case WDType::kBF16I16:
+      LPX_CHECK(false && "bf16x16 reaches the reference only unpacked");
+      break;
   }
   return 0.0f;
 }

@@ -9,6 +9,7 @@
 
 #include "core/file_util.h"
 #include "core/log.h"
+#include "model/prepack.h"
 #include "model/quantize.h"
 
 namespace lpx {
@@ -44,6 +45,17 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
   }
   LPX_ASSIGN_OR_RETURN(m->weights, load_weights(dir, m->config));
   if (options.progress_log) LPX_LOG_INFO("weights mapped: " + human_bytes(m->weights.total_bytes));
+  if (!options.quantize_q8 && options.prepack_bf16 && prepack_wanted()) {
+    const auto t = std::chrono::steady_clock::now();
+    auto n = prepack_weights(m->weights);
+    if (!n.is_ok()) return n.status().with_context(dir);
+    if (options.progress_log && *n > 0) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.2f s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+      LPX_LOG_INFO("weights repacked for the vdpbf16ps kernels: " + std::to_string(*n) + " matrices in " + secs +
+                   " (LPX_PREPACK=0 keeps the stored layout)");
+    }
+  }
   if (options.quantize_q8) {
     auto rep = quantize_weights_q8(m->weights);
     if (!rep.is_ok()) return rep.status().with_context(dir);

@@ -21,6 +21,9 @@ struct ModelLoadOptions {
   // Weight-only int8 (`--dtype q8`): the projections and lm_head become q8 copies at load
   // (model/quantize.h); false keeps every tensor in its stored dtype.
   bool quantize_q8 = false;
+  // Repack bf16 projections for the vdpbf16ps kernels where they are the default
+  // (model/prepack.h; env LPX_PREPACK=0 also turns it off). Ignored with quantize_q8.
+  bool prepack_bf16 = true;
 };
 
 struct Model {
