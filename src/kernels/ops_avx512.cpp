@@ -298,6 +298,7 @@ void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K,
 
 // q8 (K a multiple of 32): per block of 32, the partial sums of x * q go into a 16-lane vector that
 // is scaled once (one FMA) into the row's accumulators; two blocks (68 bytes) per step.
+constexpr int64_t kQ8Prefetch = 2048;
 void gemv_q8(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y,
              bool accumulate, float alpha) {
   const int64_t nblocks = K / kQ8Group;
@@ -308,8 +309,10 @@ void gemv_q8(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, f
     for (; b + 2 <= nblocks; b += 2) {
       const uint8_t* p = r + b * kQ8BlockBytes;
       const float* xb = x + b * kQ8Group;
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetch, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetch + 64, _MM_HINT_T0);
+      // 136 bytes per step: three lines keep the prefetch ahead of the stream (two fell behind).
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kQ8Prefetch, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kQ8Prefetch + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kQ8Prefetch + 128, _MM_HINT_T0);
       __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(xb), q8_values16(p + 2));
       __m512 t1 = _mm512_mul_ps(_mm512_loadu_ps(xb + 32), q8_values16(p + kQ8BlockBytes + 2));
       t0 = _mm512_fmadd_ps(_mm512_loadu_ps(xb + 16), q8_values16(p + 18), t0);
