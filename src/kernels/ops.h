@@ -3,13 +3,15 @@
 // This is the only kernel header model code includes. Every op has a plain scalar reference in
 // lpx::kernels::ref (serial, double accumulation where it matters) and SIMD versions (AVX2,
 // AVX-512, plus AVX512-BF16 / AMX-BF16 engines for bf16 prefill GEMMs) chosen at startup from the
-// CPU (see Isa below; env LPX_ISA forces one). Weights are used in their load-time row-major
-// layout (no prepacking): decode GEMVs stream rows sequentially, prefill GEMMs pack each W panel
-// once per call (a few % of the GEMM time).
+// CPU (see Isa below; env LPX_ISA forces one). Weights are row-major as loaded, except bf16
+// matrices the model layer prepacks for the vdpbf16ps kernels (WDType::kBF16I16, below). Row-major
+// decode GEMVs stream rows sequentially; prefill GEMMs pack each W panel once per call (a few % of
+// the GEMM time; a copy for prepacked weights).
 //
 // Conventions:
 //  - Activations are f32; weights are read in their stored dtype (f32, f16, bf16, or q8: int8 with
-//    per-32 f16 scales) and widened exactly to f32. Weight matrices are row-major [N, K] (PyTorch nn.Linear): y = x W^T.
+//    per-32 f16 scales) and widened exactly to f32. Weight matrices are [N, K] (PyTorch nn.Linear),
+//    row-major unless prepacked: y = x W^T.
 //  - Threading: ops take a ThreadPool* (nullptr = ThreadPool::global()) and split the work across
 //    its threads; pass a 1-thread pool to run serially. Ops are re-entrant: different threads may
 //    run ops concurrently on different outputs (regions on one pool are serialised).
