@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -271,7 +273,7 @@ TEST_F(DemoGoldens, Q8GreedyAgreesWithBf16) {
         const float* row = logits.data() + (ids.size() - 1 + i) * static_cast<size_t>(V);
         const auto arg = static_cast<int32_t>(std::max_element(row, row + V) - row);
         agree += arg == want[i];
-        if (arg != want[i] && std::getenv("LPX_Q8_DEBUG")) {
+        if (arg != want[i] && std::getenv("LPX_Q8_DEBUG")) {  // prints both models' logits of a miss
           const std::vector<float> ref = last_logits(*model_, seq, adapter.get(), true);
           const float* rr = ref.data() + (ids.size() - 1 + i) * static_cast<size_t>(V);
           std::printf("%s pos %zu: want %d (q8 %.4f, bf16 %.4f) got %d (q8 %.4f, bf16 %.4f)\n", name.c_str(), i,
