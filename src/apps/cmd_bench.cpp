@@ -139,10 +139,8 @@ std::function<int()> add_bench_command(CLI::App& app) {
     const size_t embed_bytes = m.weights.embed.nbytes;
     const double bytes_per_token = double(m.weights.total_bytes) - (m.weights.lm_head_tied ? 0.0 : double(embed_bytes));
     // Matmul FLOPs per token (2 per weight, lm_head included; attention excluded).
-    double matmul_params = static_cast<double>(m.weights.lm_head.numel());
-    for (const LayerWeights& L : m.weights.layers) {
-      for (const WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) matmul_params += static_cast<double>(r->numel());
-    }
+    double matmul_params = 0;
+    for (const WeightRef* r : projection_matrices(m.weights)) matmul_params += static_cast<double>(r->numel());
 
     std::vector<LeasePtr> leases;
     int max_rank = 0;

@@ -23,14 +23,11 @@ bool prepack_wanted() {
 Result<int> prepack_weights(ModelWeights& w, ThreadPool* pool) {
   if (w.owned) return invalid_argument("prepack_weights: weights already transformed (q8 or prepacked)");
   ThreadPool& tp = pool != nullptr ? *pool : ThreadPool::global();
-  std::vector<WeightRef*> mats;
-  for (LayerWeights& L : w.layers) {
-    for (WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(r);
-  }
-  if (!w.lm_head_tied) mats.push_back(&w.lm_head);  // a tied table is also read row by row
+  // A tied lm_head is left out: the table is also read row by row by the embedding lookup.
   std::vector<std::pair<WeightRef*, size_t>> jobs;
   size_t total = 0;
-  for (WeightRef* r : mats) {
+  for (WeightRef* r : projection_matrices(w)) {
+    if (r == &w.lm_head && w.lm_head_tied) continue;
     if (!r->present() || r->dtype != DType::kBF16 || r->shape.size() != 2 || r->rows() % 16 != 0) continue;
     jobs.emplace_back(r, total);
     total += static_cast<size_t>(r->rows() / 16 * bf16i16_group_bytes(r->cols()));

@@ -33,11 +33,7 @@ Result<QuantizeReport> quantize_weights_q8(ModelWeights& w, ThreadPool* pool) {
   ThreadPool& tp = pool != nullptr ? *pool : ThreadPool::global();
   QuantizeReport rep;
 
-  std::vector<WeightRef*> mats;
-  for (LayerWeights& L : w.layers) {
-    for (WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(r);
-  }
-  mats.push_back(&w.lm_head);
+  std::vector<WeightRef*> mats = projection_matrices(w);  // a tied lm_head: q8 serves the lookups too
 
   struct Job {
     WeightRef* ref;

@@ -60,6 +60,21 @@ class Binder {
 
 }  // namespace
 
+std::vector<WeightRef*> projection_matrices(ModelWeights& w) {
+  std::vector<WeightRef*> out;
+  out.reserve(w.layers.size() * 7 + 1);
+  for (LayerWeights& L : w.layers) {
+    for (WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) out.push_back(r);
+  }
+  out.push_back(&w.lm_head);
+  return out;
+}
+
+std::vector<const WeightRef*> projection_matrices(const ModelWeights& w) {
+  std::vector<WeightRef*> m = projection_matrices(const_cast<ModelWeights&>(w));
+  return {m.begin(), m.end()};
+}
+
 int64_t WeightRef::numel() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

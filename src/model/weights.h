@@ -71,6 +71,12 @@ struct ModelWeights {
   std::shared_ptr<const uint8_t[]> owned;
 };
 
+// The matrices the forward pass multiplies by: the seven projections of every layer (q, k, v, o,
+// gate, up, down, in that order), then lm_head (which, when tied, is the embedding table). For
+// load-time transforms (q8, prepacking) and FLOP counts.
+std::vector<WeightRef*> projection_matrices(ModelWeights& w);
+std::vector<const WeightRef*> projection_matrices(const ModelWeights& w);
+
 struct LoadWeightsOptions {
   MmapOptions mmap;  // will_need / huge_pages / populate for every file
 };

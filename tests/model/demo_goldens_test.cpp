@@ -232,17 +232,14 @@ TEST_F(DemoGoldens, BatchedEqualsSoloQ8) { expect_batched_equals_solo(*q8_model_
 // 34/64 of the bf16 bytes; norms and the (untied) embedding table stay bf16.
 TEST_F(DemoGoldens, Q8QuantizesEveryProjection) {
   const ModelWeights& w = q8_model_->weights;
-  for (const LayerWeights& L : w.layers) {
-    for (const WeightRef* r : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-      EXPECT_EQ(r->dtype, DType::kQ8) << r->name;
-      EXPECT_EQ(r->nbytes, static_cast<size_t>(r->rows() * r->cols() / 32 * 34)) << r->name;
-    }
-    EXPECT_EQ(L.attn_norm.dtype, DType::kBF16);
+  for (const WeightRef* r : projection_matrices(w)) {  // lm_head included
+    EXPECT_EQ(r->dtype, DType::kQ8) << r->name;
+    EXPECT_EQ(r->nbytes, static_cast<size_t>(r->rows() * r->cols() / 32 * 34)) << r->name;
   }
-  EXPECT_EQ(w.lm_head.dtype, DType::kQ8);
+  for (const LayerWeights& L : w.layers) EXPECT_EQ(L.attn_norm.dtype, DType::kBF16);
   EXPECT_EQ(w.embed.dtype, DType::kBF16);
-  const size_t matrices_bf16 = model_->weights.total_bytes - model_->weights.embed.nbytes - 4 * 2 * 128 - 2 * 128 -
-                               model_->weights.layers.size() * 0;
+  size_t matrices_bf16 = 0;
+  for (const WeightRef* r : projection_matrices(model_->weights)) matrices_bf16 += r->nbytes;
   EXPECT_LT(w.total_bytes, model_->weights.total_bytes);
   EXPECT_NEAR(static_cast<double>(w.total_bytes - w.embed.nbytes), static_cast<double>(matrices_bf16) * 34 / 64,
               0.01 * static_cast<double>(matrices_bf16));
