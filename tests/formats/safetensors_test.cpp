@@ -182,6 +182,9 @@ TEST(Safetensors, WriterRejectsBadInput) {
   expect_error(w.add("t", DType::kF32, {4}, x, sizeof x), StatusCode::kInvalidArgument, {"duplicate", "'t'"});
   expect_error(w.add("u", DType::kF32, {5}, x, sizeof x), StatusCode::kInvalidArgument, {"'u'", "16 bytes", "20"});
   expect_error(w.add("v", DType::kF16, {-1}, x, 0), StatusCode::kInvalidArgument, {"'v'", "negative"});
+  // In-memory layouts made at load are not file dtypes.
+  expect_error(w.add("q", DType::kQ8, {4}, x, 4), StatusCode::kInvalidArgument, {"'q'", "q8", "in-memory"});
+  expect_error(w.add("p", DType::kBF16I16, {2}, x, 4), StatusCode::kInvalidArgument, {"'p'", "bf16x16"});
 }
 
 TEST(Safetensors, TooSmallFiles) {

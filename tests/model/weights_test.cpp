@@ -13,6 +13,9 @@
 #include "core/file_util.h"
 #include "core/log.h"
 #include "formats/safetensors_writer.h"
+#include "model/prepack.h"
+#include "model/quantize.h"
+#include "util/random_llama.h"
 
 namespace lpx {
 namespace {
@@ -371,6 +374,57 @@ TEST(Weights, FolderWithoutWeights) {
   ModelConfig c = parse_ok(kGqaConfig);
   expect_error(load_weights(d.path(), c).status(), StatusCode::kNotFound, {d.path()});
   expect_error(bind_weights(nullptr, c).status(), StatusCode::kInvalidArgument, {"checkpoint"});
+}
+
+// Load-time transforms on a random model: q8 keeps a matrix whose width is not a multiple of 32,
+// refuses a non-finite weight by name and leaves the weights as they were; prepacking runs once.
+TEST(WeightTransforms, Q8KeepsOddWidthsAndRefusesNonFinite) {
+  TempDir d;
+  testutil::RandomLlamaSpec spec;
+  spec.inter = 48;  // down_proj's width 48 is not a multiple of 32
+  testutil::TensorMap t = testutil::random_llama_tensors(spec);
+  testutil::write_llama_folder(d.path(), spec, t, DType::kBF16);
+  auto w = load_weights(d.path(), testutil::config_of(spec));
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  auto rep = quantize_weights_q8(*w);
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_EQ(rep->kept, spec.layers);  // one down_proj per layer
+  EXPECT_EQ(rep->quantized, 6 * spec.layers + 1);
+  EXPECT_EQ(w->layers[0].w_down.dtype, DType::kBF16);
+  EXPECT_EQ(w->layers[0].w_up.dtype, DType::kQ8);
+  expect_error(prepack_weights(*w).status(), StatusCode::kInvalidArgument, {"already transformed"});
+
+  TempDir bad;
+  t["model.layers.1.mlp.up_proj.weight"].values[77] = std::nanf("");
+  testutil::write_llama_folder(bad.path(), spec, t, DType::kBF16);
+  auto wb = load_weights(bad.path(), testutil::config_of(spec));
+  ASSERT_TRUE(wb.is_ok()) << wb.status().to_string();
+  const size_t bytes = wb->total_bytes;
+  expect_error(quantize_weights_q8(*wb).status(), StatusCode::kInvalidArgument,
+               {"model.layers.1.mlp.up_proj.weight", "non-finite"});
+  EXPECT_EQ(wb->layers[0].wq.dtype, DType::kBF16);  // nothing was swapped in
+  EXPECT_EQ(wb->total_bytes, bytes);
+  EXPECT_FALSE(wb->owned);
+}
+
+TEST(WeightTransforms, PrepackSkipsATiedTableAndRunsOnce) {
+  TempDir d;
+  testutil::RandomLlamaSpec spec;
+  spec.vocab = 592;  // a multiple of 16, so only the tie keeps lm_head out
+  testutil::TensorMap t = testutil::random_llama_tensors(spec);
+  t.erase("lm_head.weight");
+  testutil::write_llama_folder(d.path(), spec, t, DType::kBF16);
+  ModelConfig c = testutil::config_of(spec);
+  c.tie_word_embeddings = true;
+  auto w = load_weights(d.path(), c);
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  auto n = prepack_weights(*w);
+  ASSERT_TRUE(n.is_ok()) << n.status().to_string();
+  EXPECT_EQ(*n, 7 * spec.layers);
+  EXPECT_EQ(w->layers[1].w_down.dtype, DType::kBF16I16);
+  EXPECT_EQ(w->lm_head.dtype, DType::kBF16);
+  EXPECT_EQ(w->embed.dtype, DType::kBF16);
+  expect_error(prepack_weights(*w).status(), StatusCode::kInvalidArgument, {"already transformed"});
 }
 
 }  // namespace
