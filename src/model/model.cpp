@@ -22,6 +22,16 @@ void add_ids(const nlohmann::json& j, std::vector<int32_t>* out) {
       if (v.is_number_integer()) out->push_back(v.get<int32_t>());
 }
 
+std::string human_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 std::string human_bytes(size_t n) {
   char buf[32];
   if (n >= (1u << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", n / double(1u << 30));
@@ -50,9 +60,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
     auto n = prepack_weights(m->weights);
     if (!n.is_ok()) return n.status().with_context(dir);
     if (options.progress_log && *n > 0) {
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%.2f s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
-      LPX_LOG_INFO("weights repacked for the vdpbf16ps kernels: " + std::to_string(*n) + " matrices in " + secs +
+      LPX_LOG_INFO("weights repacked for the vdpbf16ps kernels: " + std::to_string(*n) + " matrices in " +
+                   human_seconds(seconds_since(t)) +
                    " (LPX_PREPACK=0 keeps the stored layout)");
     }
   }
@@ -60,10 +69,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
     auto rep = quantize_weights_q8(m->weights);
     if (!rep.is_ok()) return rep.status().with_context(dir);
     if (options.progress_log) {
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%.2f s", rep->seconds);
       LPX_LOG_INFO("weights quantized to q8: " + std::to_string(rep->quantized) + " matrices, " +
-                   human_bytes(rep->bytes_before) + " -> " + human_bytes(rep->bytes_after) + " in " + secs +
+                   human_bytes(rep->bytes_before) + " -> " + human_bytes(rep->bytes_after) + " in " + human_seconds(rep->seconds) +
                    (rep->kept > 0 ? " (" + std::to_string(rep->kept) + " kept as stored)" : std::string()) +
                    "; weights now " + human_bytes(m->weights.total_bytes));
     }
@@ -103,11 +110,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
   if (!m->config.bos_token_ids.empty()) m->bos_id = static_cast<int32_t>(m->config.bos_token_ids[0]);
   if (auto b = m->tokenizer->bos_id()) m->bos_id = *b;
 
-  m->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  m->load_seconds = seconds_since(t0);
   if (options.progress_log) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.2f", m->load_seconds);
-    LPX_LOG_INFO(std::string("model ready in ") + buf + " s (tokenizer " +
+    LPX_LOG_INFO("model ready in " + human_seconds(m->load_seconds) + " (tokenizer " +
                  std::to_string(m->tokenizer->vocab_size()) + " tokens, chat template " +
                  (m->chat_template ? "yes" : "none") + ")");
   }
