@@ -151,6 +151,18 @@ class ScopedIsa {
 enum class MatmulPrecision { kAuto = 0, kExact = 1, kBf16Dot = 2 };
 void set_matmul_precision(MatmulPrecision p);  // process-wide; not safe while ops run
 MatmulPrecision matmul_precision();
+
+// RAII: a precision for a scope (tests); restores the previous one.
+class ScopedPrecision {
+ public:
+  explicit ScopedPrecision(MatmulPrecision p) : prev_(matmul_precision()) { set_matmul_precision(p); }
+  ~ScopedPrecision() { set_matmul_precision(prev_); }
+  ScopedPrecision(const ScopedPrecision&) = delete;
+  ScopedPrecision& operator=(const ScopedPrecision&) = delete;
+
+ private:
+  MatmulPrecision prev_;
+};
 // Rows at or above which the blocked GEMM (and the bf16 engines) is used.
 inline constexpr int64_t kBf16DotMinRows = 16;
 // True when the active path can run the vdpbf16ps GEMM (AVX-512 path + AVX512-BF16).

@@ -13,14 +13,8 @@
 namespace lpx::kernels {
 namespace {
 
-struct PrecisionScope {
-  explicit PrecisionScope(MatmulPrecision p) : old(matmul_precision()) { set_matmul_precision(p); }
-  ~PrecisionScope() { set_matmul_precision(old); }
-  MatmulPrecision old;
-};
-
 TEST(Bf16DotInvariance, RowResultIndependentOfBatch) {
-  PrecisionScope ps(MatmulPrecision::kBf16Dot);
+  ScopedPrecision ps(MatmulPrecision::kBf16Dot);
   if (!has_bf16_dot()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   set_amx_enabled(false);
   ThreadPool pool(2);
@@ -75,7 +69,7 @@ TEST(Bf16DotInvariance, PrepackedEqualsRowMajor) {
     const WeightMatrix pm{packed.data(), WDType::kBF16I16, N, K, 0};
     EXPECT_EQ(pm.slice_rows(16, N).row_ptr(0), packed.data() + bf16i16_group_bytes(K));
     for (MatmulPrecision prec : {MatmulPrecision::kBf16Dot, MatmulPrecision::kExact}) {
-      PrecisionScope ps(prec);
+      ScopedPrecision ps(prec);
       for (Isa isa : available_isas()) {
         ScopedIsa si(isa);
         for (int64_t M : {1, 3, 15, 16, 20, 64}) {

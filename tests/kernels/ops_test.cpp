@@ -87,15 +87,6 @@ ThreadPool& pool2() {
   return p;
 }
 
-class PrecisionScope {
- public:
-  explicit PrecisionScope(MatmulPrecision p) : prev_(matmul_precision()) { set_matmul_precision(p); }
-  ~PrecisionScope() { set_matmul_precision(prev_); }
-
- private:
-  MatmulPrecision prev_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Dispatch.
 
@@ -248,7 +239,7 @@ void check_gemm(const GemmCase& c, ThreadPool& pool, double rtol, const std::str
 }
 
 TEST(KernelGemm, ExactMatchesReferenceOnRandomShapes) {
-  PrecisionScope ps(MatmulPrecision::kExact);
+  ScopedPrecision ps(MatmulPrecision::kExact);
   std::mt19937 rng(1234);
   const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 12, 13, 16, 17, 31, 40};
   const int64_t Ns[] = {1, 3, 7, 8, 9, 31, 32, 33, 65, 100};
@@ -276,7 +267,7 @@ TEST(KernelGemm, ExactMatchesReferenceOnRandomShapes) {
 
 TEST(KernelGemm, DecodeGemvAllDtypes) {
   // M = 1 uses a dedicated streaming kernel (bf16: 64-wide even/odd split + masked tail).
-  PrecisionScope ps(MatmulPrecision::kExact);
+  ScopedPrecision ps(MatmulPrecision::kExact);
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
     int cases = 0;
@@ -302,7 +293,7 @@ TEST(KernelGemm, DecodeGemvAllDtypes) {
 
 TEST(KernelGemm, ExactLargeBlocksAllDtypes) {
   // Crosses the k block (256), n block (256) and row tile (12) boundaries.
-  PrecisionScope ps(MatmulPrecision::kExact);
+  ScopedPrecision ps(MatmulPrecision::kExact);
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
     for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16}) {
@@ -386,7 +377,7 @@ double check_bf16_engine(const std::string& what) {
 }
 
 TEST(KernelGemm, Bf16EnginesTolerance) {
-  PrecisionScope ps(MatmulPrecision::kBf16Dot);
+  ScopedPrecision ps(MatmulPrecision::kBf16Dot);
   int engines = 0;
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
@@ -444,7 +435,7 @@ TEST(KernelQ8, AlwaysExactF32WhateverThePrecision) {
   // q8 matmuls widen q * scale to f32 and multiply in f32 under every MatmulPrecision, for the
   // small-M path and the blocked GEMM alike.
   for (MatmulPrecision p : {MatmulPrecision::kBf16Dot, MatmulPrecision::kAuto}) {
-    PrecisionScope ps(p);
+    ScopedPrecision ps(p);
     for (Isa isa : simd_isas()) {
       ScopedIsa s(isa);
       for (int64_t M : {1, 3, 15, 16, 40}) check_gemm({M, 70, 256, WDType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
@@ -456,11 +447,11 @@ TEST(KernelGemm, PrecisionPolicy) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
     {
-      PrecisionScope ps(MatmulPrecision::kExact);
+      ScopedPrecision ps(MatmulPrecision::kExact);
       EXPECT_STREQ(bf16_gemm_engine(), "f32");
     }
     {
-      PrecisionScope ps(MatmulPrecision::kBf16Dot);
+      ScopedPrecision ps(MatmulPrecision::kBf16Dot);
       const char* want = has_amx() ? "amx" : (has_bf16_dot() ? "avx512bf16" : "f32");
       EXPECT_STREQ(bf16_gemm_engine(), want) << label(isa);
     }

@@ -147,10 +147,8 @@ std::vector<int32_t> greedy(const Model& m, const std::vector<int32_t>& prompt, 
 
 // The 1e-3 logits bar is for exact f32 products; the default bf16-activation GEMMs (on CPUs where
 // they are fast) differ from the reference by ~1e-3 relative, so these comparisons pin exact.
-struct ExactProducts {
-  ExactProducts() : prev(kernels::matmul_precision()) { kernels::set_matmul_precision(kernels::MatmulPrecision::kExact); }
-  ~ExactProducts() { kernels::set_matmul_precision(prev); }
-  kernels::MatmulPrecision prev;
+struct ExactProducts : kernels::ScopedPrecision {
+  ExactProducts() : ScopedPrecision(kernels::MatmulPrecision::kExact) {}
 };
 
 TEST_F(DemoGoldens, BaseLogitsMatchReference) {
