@@ -550,15 +550,23 @@ Json completion_response(const std::string& id, int64_t created, const std::stri
               {"model", model}, {"choices", std::move(choices)}, {"usage", usage_json(usage)}};
 }
 
-Json completion_chunk(const std::string& id, int64_t created, const std::string& model, Json choice,
-                      bool include_usage) {
+namespace {
+// One streamed choice in its envelope; "usage": null while include_usage promises a final usage chunk.
+Json chunk_envelope(const char* object, const std::string& id, int64_t created, const std::string& model, Json choice,
+                    bool include_usage) {
   Json j{{"id", id},
-         {"object", "text_completion"},
+         {"object", object},
          {"created", created},
          {"model", model},
          {"choices", Json::array({std::move(choice)})}};
   if (include_usage) j["usage"] = nullptr;
   return j;
+}
+}  // namespace
+
+Json completion_chunk(const std::string& id, int64_t created, const std::string& model, Json choice,
+                      bool include_usage) {
+  return chunk_envelope("text_completion", id, created, model, std::move(choice), include_usage);
 }
 
 Json chat_choice(int index, const std::string& content, Json logprobs, Json finish_reason) {
@@ -579,13 +587,7 @@ Json chat_chunk(const std::string& id, int64_t created, const std::string& model
               {"delta", std::move(delta)},
               {"logprobs", std::move(logprobs)},
               {"finish_reason", std::move(finish_reason)}};
-  Json j{{"id", id},
-         {"object", "chat.completion.chunk"},
-         {"created", created},
-         {"model", model},
-         {"choices", Json::array({std::move(choice)})}};
-  if (include_usage) j["usage"] = nullptr;
-  return j;
+  return chunk_envelope("chat.completion.chunk", id, created, model, std::move(choice), include_usage);
 }
 
 Json usage_chunk(const char* object, const std::string& id, int64_t created, const std::string& model,
