@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/common_flags.h"
 #include "core/file_util.h"
 #include "core/membw.h"
 #include "core/thread_pool.h"
@@ -84,9 +85,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Concurrent sequences")->capture_default_str();
   sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)");
   sub->add_option("--reps", a->reps, "Repetitions (best is reported)")->capture_default_str();
-  sub->add_option("--dtype", a->dtype, "Base weights in memory: auto (as stored) or q8 (weight-only int8)")
-      ->check(CLI::IsMember({"auto", "q8"}))
-      ->capture_default_str();
+  add_dtype_flag(sub, &a->dtype);
   sub->add_flag("--json", a->json, "One JSON object on stdout");
   sub->add_option("--json-out", a->json_out, "Also write the JSON object to this file");
   sub->add_flag("--skip-bandwidth", a->skip_bandwidth, "Do not measure memory bandwidth");

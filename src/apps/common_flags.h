@@ -28,6 +28,15 @@ struct ModelFlags {
   }
 };
 
+// --dtype auto|q8: how the base weights are held in memory (ModelLoadOptions::quantize_q8).
+inline void add_dtype_flag(CLI::App* sub, std::string* dtype) {
+  sub->add_option("--dtype", *dtype,
+                  "Base weights in memory: auto (as stored) or q8 (weight-only int8, per-32 scales, "
+                  "quantized at load: ~1.9x less memory traffic than bf16; LoRA stays as stored)")
+      ->check(CLI::IsMember({"auto", "q8"}))
+      ->capture_default_str();
+}
+
 inline void add_model_flags(CLI::App* sub, ModelFlags* f, bool with_runtime = true) {
   sub->add_option("-m,--model", f->model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)")
       ->required();
@@ -36,11 +45,7 @@ inline void add_model_flags(CLI::App* sub, ModelFlags* f, bool with_runtime = tr
     sub->add_option("-t,--threads", f->threads, "Compute threads (default: all cores)");
     sub->add_option("--max-model-len", f->max_model_len, "Context length cap (default: the model's)")
         ->envname("NIM_MAX_MODEL_LEN");
-    sub->add_option("--dtype", f->dtype,
-                    "Base weights in memory: auto (as stored) or q8 (weight-only int8, per-32 scales, "
-                    "quantized at load: ~1.9x less memory traffic than bf16; LoRA stays as stored)")
-        ->check(CLI::IsMember({"auto", "q8"}))
-        ->capture_default_str();
+    add_dtype_flag(sub, &f->dtype);
   }
   sub->add_flag("-q,--quiet", f->quiet, "No progress log lines while loading");
 }
