@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "core/status.h"
-#include "model/chat_template.h"
+#include "text/chat_template.h"
 #include "model/config.h"
-#include "model/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/weights.h"
 
 namespace lpx {

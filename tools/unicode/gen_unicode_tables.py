@@ -1,4 +1,4 @@
-# Dev-time generator for the Unicode normalization / lowercase tables in src/model/unicode.cpp.
+# Dev-time generator for the Unicode normalization / lowercase tables in src/text/unicode.cpp.
 import unicodedata, sys
 ccc = []
 decomp = []   # (cp, compat, [cps])

@@ -1,12 +1,12 @@
 // Python operators and string formatting (see ops.h).
-#include "model/jinja/ops.h"
+#include "text/jinja/ops.h"
 
 #include <cmath>
 #include <cstdio>
 #include <limits>
 
-#include "model/jinja/interpreter.h"
-#include "model/jinja/pystr.h"
+#include "text/jinja/interpreter.h"
+#include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
 

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
-#include "model/jinja/template.h"
+#include "text/jinja/template.h"
 
 namespace lpx {
 

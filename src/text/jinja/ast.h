@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/jinja/value.h"
+#include "text/jinja/value.h"
 
 namespace lpx::jinja {
 

@@ -1,10 +1,10 @@
 // Public Jinja2 template API (see template.h): error conversion at the edge, no exceptions escape.
-#include "model/jinja/template.h"
+#include "text/jinja/template.h"
 
 #include <exception>
 
-#include "model/jinja/ast.h"
-#include "model/jinja/parser.h"
+#include "text/jinja/ast.h"
+#include "text/jinja/parser.h"
 
 namespace lpx::jinja {
 

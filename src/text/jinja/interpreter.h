@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "model/jinja/ast.h"
-#include "model/jinja/value.h"
+#include "text/jinja/ast.h"
+#include "text/jinja/value.h"
 
 namespace lpx::jinja {
 

@@ -1,11 +1,11 @@
 // Jinja2 interpreter (see interpreter.h): statements, expressions, scoping, macros, loops.
-#include "model/jinja/interpreter.h"
+#include "text/jinja/interpreter.h"
 
 #include <algorithm>
 
-#include "model/jinja/builtins.h"
-#include "model/jinja/ops.h"
-#include "model/jinja/pystr.h"
+#include "text/jinja/builtins.h"
+#include "text/jinja/ops.h"
+#include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
 

@@ -1,5 +1,5 @@
 // Hugging Face tokenizer.json loader and BPE tokenizer (encode, decode, streaming decode).
-#include "model/tokenizer.h"
+#include "text/tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -19,7 +19,7 @@
 #include "core/check.h"
 #include "core/file_util.h"
 #include "core/log.h"
-#include "model/unicode.h"
+#include "text/unicode.h"
 
 namespace lpx {
 namespace {

@@ -1,6 +1,6 @@
 // Parity tests for chat templates: every record of the Jinja2 (transformers environment) goldens must be
 // reproduced exactly (or fail where Jinja2 raised), plus render_chat, thread-safety and error cases.
-#include "model/chat_template.h"
+#include "text/chat_template.h"
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,13 @@
 // Jinja2 lexer (see lexer.h). Mirrors the regex rules of jinja2/lexer.py: root data + tag openers,
 // comment/raw/block/variable states, OptionalLStrip handling and bracket balancing.
-#include "model/jinja/lexer.h"
+#include "text/jinja/lexer.h"
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
-#include "model/jinja/pystr.h"
+#include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
 

@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "model/jinja/ast.h"
-#include "model/jinja/lexer.h"
+#include "text/jinja/ast.h"
+#include "text/jinja/lexer.h"
 
 namespace lpx::jinja {
 

@@ -1,6 +1,6 @@
 // Jinja2 parser (see parser.h): recursive descent mirroring jinja2/parser.py, plus a validation pass that
 // applies Jinja2's compile-time checks (unknown filters/tests outside `if`, caller/varargs/kwargs usage).
-#include "model/jinja/parser.h"
+#include "text/jinja/parser.h"
 
 #include <cerrno>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // Jinja2 interpreter tests: minja's syntax cases (those that agree with real Jinja2 3.1.6) and a table of
 // cases whose expected outputs/errors were produced by real Jinja2 in transformers' environment.
-#include "model/jinja/template.h"
+#include "text/jinja/template.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/jinja/pystr.h"
+#include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "model/jinja/value.h"
+#include "text/jinja/value.h"
 
 namespace lpx::jinja {
 

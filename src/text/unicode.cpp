@@ -1,5 +1,5 @@
 // Unicode helpers for the tokenizer (UTF-8, whitespace, GPT-2 byte map, normalization, lowercase).
-#include "model/unicode.h"
+#include "text/unicode.h"
 
 #include <algorithm>
 #include <array>

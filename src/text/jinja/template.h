@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
-#include "model/jinja/interpreter.h"
-#include "model/jinja/lexer.h"
+#include "text/jinja/interpreter.h"
+#include "text/jinja/lexer.h"
 
 namespace lpx::jinja {
 

@@ -1,5 +1,5 @@
 // Tokenizer tests: Hugging Face parity goldens, llama.cpp vocab vectors, bad files, streaming decode.
-#include "model/tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/file_util.h"
-#include "model/unicode.h"
+#include "text/unicode.h"
 
 namespace lpx {
 namespace {

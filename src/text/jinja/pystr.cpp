@@ -1,5 +1,5 @@
 // Python str semantics on UTF-8 strings (see pystr.h).
-#include "model/jinja/pystr.h"
+#include "text/jinja/pystr.h"
 
 #include <charconv>
 #include <cmath>

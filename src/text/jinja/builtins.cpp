@@ -1,5 +1,5 @@
 // Jinja2 builtins (see builtins.h): filters, tests, globals and Python str/list/dict methods.
-#include "model/jinja/builtins.h"
+#include "text/jinja/builtins.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "model/jinja/interpreter.h"
-#include "model/jinja/ops.h"
-#include "model/jinja/parser.h"
-#include "model/jinja/pystr.h"
+#include "text/jinja/interpreter.h"
+#include "text/jinja/ops.h"
+#include "text/jinja/parser.h"
+#include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
 

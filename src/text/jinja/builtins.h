@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "model/jinja/value.h"
+#include "text/jinja/value.h"
 
 namespace lpx::jinja {
 

@@ -1,5 +1,5 @@
 // Hugging Face chat template rendering (see chat_template.h).
-#include "model/chat_template.h"
+#include "text/chat_template.h"
 
 #include <memory>
 #include <utility>

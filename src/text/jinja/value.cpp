@@ -1,12 +1,12 @@
 // Jinja runtime values (see value.h): Python truthiness, equality, ordering, hashing, str/repr, JSON.
-#include "model/jinja/value.h"
+#include "text/jinja/value.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "model/jinja/interpreter.h"
-#include "model/jinja/pystr.h"
+#include "text/jinja/interpreter.h"
+#include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
 
