@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 MODEL ?= models/demo/base
 LORAS ?= models/demo/loras
 
-.PHONY: all deps bench-deps build test unit-test e2e-test serve bench asan clean
+.PHONY: all deps bench-deps build test check-layers unit-test e2e-test serve bench asan clean
 
 all: build
 
@@ -27,7 +27,11 @@ unit-test: build
 e2e-test: build
 	@bash tests/e2e/run.sh $(BUILD_DIR)
 
-test: unit-test e2e-test
+# No file includes from a layer above its own (order: docs/architecture.md).
+check-layers:
+	@bash scripts/check-layers.sh
+
+test: check-layers unit-test e2e-test
 
 PORT ?= 8000
 
