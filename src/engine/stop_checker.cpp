@@ -4,30 +4,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/utf8.h"
+
 namespace lpx {
-namespace {
-
-// Length of an incomplete UTF-8 sequence at the end of `s` (0 if the text ends on a boundary or the
-// tail is not a valid start of a multi-byte character).
-size_t incomplete_utf8_tail(std::string_view s) {
-  const size_t n = s.size();
-  for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    const auto c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead byte
-    size_t need = 0;
-    if ((c & 0xE0) == 0xC0) {
-      need = 2;
-    } else if ((c & 0xF0) == 0xE0) {
-      need = 3;
-    } else if ((c & 0xF8) == 0xF0) {
-      need = 4;
-    }
-    return need > back ? back : 0;  // ASCII or invalid lead byte: nothing to wait for
-  }
-  return 0;
-}
-
-}  // namespace
 
 StopChecker::StopChecker(std::vector<std::string> stops) : stops_(std::move(stops)) {}
 
@@ -70,7 +49,8 @@ StopChecker::Out StopChecker::push(std::string_view piece) {
       }
     }
   }
-  hold = std::max(hold, incomplete_utf8_tail(text));
+  // Also hold an unfinished UTF-8 character (judged by its lead byte alone).
+  hold = std::max(hold, text.size() - utf8::complete_prefix(text, utf8::TailCheck::kLeadByte));
   out.emit = pending_.substr(0, pending_.size() - hold);
   pending_.erase(0, pending_.size() - hold);
   return out;

@@ -7,6 +7,8 @@
 #include <random>
 #include <utility>
 
+#include "core/utf8.h"
+
 namespace lpx::server {
 namespace {
 
@@ -258,12 +260,6 @@ std::optional<ApiError> refuse_unsupported(const Fields& f, Endpoint ep) {
   return std::nullopt;
 }
 
-size_t utf8_cp(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 }  // namespace
 
 ApiError bad_request(std::string message, std::string param) {
@@ -459,14 +455,14 @@ Json usage_json(const Usage& u) {
               {"total_tokens", u.prompt_tokens + u.completion_tokens}};
 }
 
-size_t utf8_length(const std::string& s) { return utf8_cp(s); }
+size_t utf8_length(const std::string& s) { return utf8::count_lead_bytes(s); }
 
 void CompletionLogprobs::add_prompt_token(const std::string& text) {
   tokens_.push_back(text);
   token_logprobs_.push_back(nullptr);
   top_logprobs_.push_back(nullptr);
   text_offset_.push_back(offset_);
-  offset_ += utf8_cp(text);
+  offset_ += utf8::count_lead_bytes(text);
 }
 
 void CompletionLogprobs::add(const TokenOutput& t, const TokenText& token_text, bool zero_width) {
@@ -481,7 +477,7 @@ void CompletionLogprobs::add(const TokenOutput& t, const TokenText& token_text, 
   if (!top.contains(text)) top[text] = t.logprob;  // the sampled token is always reported
   top_logprobs_.push_back(std::move(top));
   text_offset_.push_back(offset_);
-  if (!zero_width) offset_ += utf8_cp(text);
+  if (!zero_width) offset_ += utf8::count_lead_bytes(text);
 }
 
 Json CompletionLogprobs::take() {

@@ -19,6 +19,7 @@
 #include "core/check.h"
 #include "core/file_util.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "text/unicode.h"
 
 namespace lpx {
@@ -67,15 +68,13 @@ std::string get_string(const Json& j, const char* key, const std::string& def) {
 }
 
 size_t utf8_len_at(std::string_view s, size_t pos) {
-  char32_t cp = 0;
-  const size_t n = unicode::utf8_decode(s, pos, &cp);
+  const size_t n = utf8::decode(s, pos).len;
   return n == 0 ? 1 : n;
 }
 
 char32_t first_cp(std::string_view s) {
-  char32_t cp = 0;
-  if (s.empty() || unicode::utf8_decode(s, 0, &cp) == 0) return 0;
-  return cp;
+  if (s.empty()) return 0;
+  return utf8::decode(s, 0).cp;  // 0 when invalid
 }
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
@@ -232,7 +231,7 @@ bool is_word_char(char32_t cp) {
     return Regex::compile("^[\\p{L}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]", &err);
   }();
   std::string s;
-  unicode::utf8_append(s, cp);
+  utf8::encode(s, cp);
   return kWord != nullptr && kWord->search(s);
 }
 
@@ -347,8 +346,7 @@ class StripNormalizer final : public Normalizer {
     size_t begin = 0, end = s.size();
     if (left) {
       while (begin < end) {
-        char32_t cp = 0;
-        const size_t n = unicode::utf8_decode(s, begin, &cp);
+        const auto [cp, n] = utf8::decode(s, begin);
         if (n == 0 || !unicode::is_whitespace(cp)) break;
         begin += n;
       }
@@ -356,9 +354,9 @@ class StripNormalizer final : public Normalizer {
     if (right) {
       while (end > begin) {
         size_t p = end - 1;
-        while (p > begin && (static_cast<unsigned char>(s[p]) & 0xC0) == 0x80) --p;
-        char32_t cp = 0;
-        if (unicode::utf8_decode(s, p, &cp) == 0 || !unicode::is_whitespace(cp)) break;
+        while (p > begin && utf8::is_continuation(static_cast<unsigned char>(s[p]))) --p;
+        const utf8::Decoded d = utf8::decode(s, p);
+        if (!d.ok() || !unicode::is_whitespace(d.cp)) break;
         end = p;
       }
     }
@@ -1307,9 +1305,9 @@ size_t trailing_space_start(std::string_view s) {
   size_t end = s.size();
   while (end > 0) {
     size_t p = end - 1;
-    while (p > 0 && (static_cast<unsigned char>(s[p]) & 0xC0) == 0x80) --p;
-    char32_t cp = 0;
-    if (unicode::utf8_decode(s, p, &cp) == 0 || !unicode::is_whitespace(cp)) break;
+    while (p > 0 && utf8::is_continuation(static_cast<unsigned char>(s[p]))) --p;
+    const utf8::Decoded d = utf8::decode(s, p);
+    if (!d.ok() || !unicode::is_whitespace(d.cp)) break;
     end = p;
   }
   return end;
@@ -1318,8 +1316,7 @@ size_t trailing_space_start(std::string_view s) {
 size_t leading_space_len(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
-    char32_t cp = 0;
-    const size_t n = unicode::utf8_decode(s, i, &cp);
+    const auto [cp, n] = utf8::decode(s, i);
     if (n == 0 || !unicode::is_whitespace(cp)) break;
     i += n;
   }
@@ -1329,10 +1326,8 @@ size_t leading_space_len(std::string_view s) {
 char32_t last_cp(std::string_view s) {
   if (s.empty()) return 0;
   size_t p = s.size() - 1;
-  while (p > 0 && (static_cast<unsigned char>(s[p]) & 0xC0) == 0x80) --p;
-  char32_t cp = 0;
-  if (unicode::utf8_decode(s, p, &cp) == 0) return 0;
-  return cp;
+  while (p > 0 && utf8::is_continuation(static_cast<unsigned char>(s[p]))) --p;
+  return utf8::decode(s, p).cp;  // 0 when invalid
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1494,8 +1489,7 @@ class ByteLevelDecoder final : public Decoder {
       bool ok = true;
       size_t i = 0;
       while (i < t.size()) {
-        char32_t cp = 0;
-        const size_t n = unicode::utf8_decode(t, i, &cp);
+        const auto [cp, n] = utf8::decode(t, i);
         const int b = n == 0 ? -1 : unicode::char_to_byte(cp);
         if (b < 0) {
           ok = false;
@@ -1509,7 +1503,7 @@ class ByteLevelDecoder final : public Decoder {
         bytes += t;
       }
     }
-    tokens.assign(1, unicode::utf8_repair(bytes));
+    tokens.assign(1, utf8::repair(bytes));
   }
 };
 
@@ -1540,7 +1534,7 @@ class ByteFallbackDecoder final : public Decoder {
     std::string pending;
     auto flush = [&] {
       if (pending.empty()) return;
-      if (unicode::utf8_valid(pending)) {
+      if (utf8::valid(pending)) {
         out.push_back(pending);
       } else {
         for (size_t k = 0; k < pending.size(); ++k) out.emplace_back("\xEF\xBF\xBD");
@@ -1711,8 +1705,8 @@ struct Tokenizer::Impl {
 
   Encoding encode(std::string_view input, bool add_special, bool want_tokens) const {
     std::string repaired;
-    if (!unicode::utf8_valid(input)) {
-      repaired = unicode::utf8_repair(input);
+    if (!utf8::valid(input)) {
+      repaired = utf8::repair(input);
       input = repaired;
     }
     Encoding enc;
@@ -2081,7 +2075,10 @@ std::string text_after(const std::string& text, const std::string& prefix) {
   if (text.compare(0, prefix.size(), prefix) == 0) return text.substr(prefix.size());
   size_t common = 0;
   while (common < prefix.size() && common < text.size() && prefix[common] == text[common]) ++common;
-  while (common > 0 && common < text.size() && (static_cast<unsigned char>(text[common]) & 0xC0) == 0x80) --common;
+  while (common > 0 && common < text.size() &&
+         utf8::is_continuation(static_cast<unsigned char>(text[common]))) {
+    --common;
+  }
   return text.substr(common);
 }
 }  // namespace

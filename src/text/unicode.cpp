@@ -1,9 +1,11 @@
-// Unicode helpers for the tokenizer (UTF-8, whitespace, GPT-2 byte map, normalization, lowercase).
+// Unicode helpers for the tokenizer (whitespace, GPT-2 byte map, normalization, lowercase).
 #include "text/unicode.h"
 
 #include <algorithm>
 #include <array>
 #include <vector>
+
+#include "core/utf8.h"
 
 namespace lpx::unicode {
 namespace {
@@ -2216,14 +2218,9 @@ std::vector<char32_t> to_code_points(std::string_view s) {
   cps.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
-    char32_t cp = 0;
-    size_t n = utf8_decode(s, i, &cp);
-    if (n == 0) {
-      cp = kReplacementChar;
-      n = 1;
-    }
-    cps.push_back(cp);
-    i += n;
+    const utf8::Decoded d = utf8::decode(s, i);
+    cps.push_back(d.ok() ? d.cp : utf8::kReplacementChar);
+    i += d.ok() ? d.len : 1;
   }
   return cps;
 }
@@ -2231,7 +2228,7 @@ std::vector<char32_t> to_code_points(std::string_view s) {
 std::string from_code_points(const std::vector<char32_t>& cps) {
   std::string out;
   out.reserve(cps.size());
-  for (char32_t cp : cps) utf8_append(out, cp);
+  for (char32_t cp : cps) utf8::encode(out, cp);
   return out;
 }
 
@@ -2289,10 +2286,9 @@ bool all_below(std::string_view s, char32_t limit) {
       ++i;
       continue;
     }
-    char32_t cp = 0;
-    const size_t n = utf8_decode(s, i, &cp);
-    if (n == 0 || cp >= limit) return false;
-    i += n;
+    const utf8::Decoded d = utf8::decode(s, i);
+    if (!d.ok() || d.cp >= limit) return false;
+    i += d.len;
   }
   return true;
 }
@@ -2306,7 +2302,7 @@ struct ByteMap {
     for (int b = 0; b < 256; ++b) {
       const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
       const char32_t cp = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + extra++);
-      utf8_append(to_char[b], cp);
+      utf8::encode(to_char[b], cp);
       to_byte[cp] = b;
     }
   }
@@ -2318,150 +2314,6 @@ const ByteMap& byte_map() {
 }
 
 }  // namespace
-
-size_t utf8_decode(std::string_view s, size_t pos, char32_t* cp) {
-  const size_t n = s.size();
-  const auto b0 = static_cast<unsigned char>(s[pos]);
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  }
-  auto cont = [&](size_t k, unsigned char lo, unsigned char hi) {
-    if (pos + k >= n) return false;
-    const auto b = static_cast<unsigned char>(s[pos + k]);
-    return b >= lo && b <= hi;
-  };
-  auto byte = [&](size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[pos + k]) & 0x3F); };
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    if (!cont(1, 0x80, 0xBF)) return 0;
-    *cp = (static_cast<char32_t>(b0 & 0x1F) << 6) | byte(1);
-    return 2;
-  }
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    const unsigned char lo = (b0 == 0xE0) ? 0xA0 : 0x80;
-    const unsigned char hi = (b0 == 0xED) ? 0x9F : 0xBF;
-    if (!cont(1, lo, hi) || !cont(2, 0x80, 0xBF)) return 0;
-    *cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (byte(1) << 6) | byte(2);
-    return 3;
-  }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    const unsigned char lo = (b0 == 0xF0) ? 0x90 : 0x80;
-    const unsigned char hi = (b0 == 0xF4) ? 0x8F : 0xBF;
-    if (!cont(1, lo, hi) || !cont(2, 0x80, 0xBF) || !cont(3, 0x80, 0xBF)) return 0;
-    *cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (byte(1) << 12) | (byte(2) << 6) | byte(3);
-    return 4;
-  }
-  return 0;
-}
-
-void utf8_append(std::string& out, char32_t cp) {
-  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = kReplacementChar;
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-bool utf8_valid(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    char32_t cp = 0;
-    const size_t n = utf8_decode(s, i, &cp);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-namespace {
-// Number of bytes (>= 1) of the maximal ill-formed subpart starting at s[pos], where s[pos] does
-// not start a well-formed sequence.
-size_t maximal_subpart(std::string_view s, size_t pos) {
-  const auto b0 = static_cast<unsigned char>(s[pos]);
-  size_t need = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 1;
-  }
-  size_t k = 1;
-  while (k <= need && pos + k < s.size()) {
-    const auto b = static_cast<unsigned char>(s[pos + k]);
-    const unsigned char l = (k == 1) ? lo : 0x80;
-    const unsigned char h = (k == 1) ? hi : 0xBF;
-    if (b < l || b > h) break;
-    ++k;
-  }
-  return k;
-}
-}  // namespace
-
-std::string utf8_repair(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      out.push_back(s[i]);
-      ++i;
-      continue;
-    }
-    char32_t cp = 0;
-    const size_t n = utf8_decode(s, i, &cp);
-    if (n > 0) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      utf8_append(out, kReplacementChar);
-      i += maximal_subpart(s, i);
-    }
-  }
-  return out;
-}
-
-size_t utf8_complete_prefix(std::string_view s) {
-  const size_t n = s.size();
-  for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    const size_t p = n - back;
-    const auto b = static_cast<unsigned char>(s[p]);
-    if (b < 0x80) return n;
-    if (b >= 0xC0) {
-      // A lead byte: incomplete if it needs more bytes than remain and what is there is valid.
-      const size_t k = maximal_subpart(s, p);
-      size_t need = 0;
-      if (b >= 0xC2 && b <= 0xDF) need = 2;
-      else if (b >= 0xE0 && b <= 0xEF) need = 3;
-      else if (b >= 0xF0 && b <= 0xF4) need = 4;
-      if (need > back && k == back) return p;
-      return n;
-    }
-  }
-  return n;
-}
 
 bool is_whitespace(char32_t cp) {
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
@@ -2510,10 +2362,9 @@ std::string lowercase(std::string_view s) {
       ++i;
       continue;
     }
-    char32_t cp = 0;
-    size_t n = utf8_decode(s, i, &cp);
+    const auto [cp, n] = utf8::decode(s, i);
     if (n == 0) {
-      utf8_append(out, kReplacementChar);
+      utf8::encode(out, utf8::kReplacementChar);
       i += 1;
       continue;
     }
@@ -2521,7 +2372,7 @@ std::string lowercase(std::string_view s) {
     if (e == nullptr) {
       out.append(s.substr(i, n));
     } else {
-      for (int k = 0; k < e->len; ++k) utf8_append(out, kMapData[e->offset + k]);
+      for (int k = 0; k < e->len; ++k) utf8::encode(out, kMapData[e->offset + k]);
     }
     i += n;
   }

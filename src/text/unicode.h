@@ -1,7 +1,7 @@
-// Unicode helpers for the tokenizer: UTF-8 decode/encode/repair, whitespace, GPT-2 byte<->char map,
-// NFC/NFD/NFKC/NFKD normalization and per-character lowercase.
+// Unicode helpers for the tokenizer: whitespace, GPT-2 byte<->char map, NFC/NFD/NFKC/NFKD
+// normalization and per-character lowercase. UTF-8 itself is core/utf8.h.
 // Thread-safe: pure functions over immutable tables. No function throws or aborts on bad input:
-// invalid UTF-8 is either reported (utf8_decode returns 0) or repaired (utf8_repair).
+// invalid UTF-8 becomes U+FFFD.
 #pragma once
 
 #include <cstddef>
@@ -10,27 +10,6 @@
 #include <string_view>
 
 namespace lpx::unicode {
-
-constexpr char32_t kReplacementChar = 0xFFFD;
-
-// Decodes the well-formed UTF-8 sequence starting at s[pos] into *cp and returns its length (1..4);
-// returns 0 (and leaves *cp untouched) if the bytes at pos are not a well-formed sequence
-// (overlong, surrogate, > U+10FFFF, truncated, stray continuation byte). pos must be < s.size().
-size_t utf8_decode(std::string_view s, size_t pos, char32_t* cp);
-
-// Appends the UTF-8 encoding of cp (cp must be a scalar value; others become U+FFFD).
-void utf8_append(std::string& out, char32_t cp);
-
-// True if the whole string is well-formed UTF-8.
-bool utf8_valid(std::string_view s);
-
-// Returns s with each maximal ill-formed subpart replaced by U+FFFD (the Unicode / WHATWG /
-// Rust String::from_utf8_lossy convention). Valid input is returned unchanged.
-std::string utf8_repair(std::string_view s);
-
-// Length of the longest prefix of s that does not end inside an incomplete (but so far valid)
-// multi-byte sequence. Used by streaming code to hold back a partial character.
-size_t utf8_complete_prefix(std::string_view s);
 
 // Unicode White_Space property (what Rust's char::is_whitespace and regex \s accept).
 bool is_whitespace(char32_t cp);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/file_util.h"
+#include "core/utf8.h"
 #include "text/unicode.h"
 
 namespace lpx {
@@ -376,11 +377,11 @@ void check_streaming(const Tokenizer& tok, const std::vector<int32_t>& ids, bool
   std::string all;
   for (int32_t id : ids) {
     const std::string piece = dec.push(id);
-    EXPECT_TRUE(unicode::utf8_valid(piece)) << label << ": broken UTF-8 piece " << Json(piece).dump(-1, ' ', false, Json::error_handler_t::replace);
+    EXPECT_TRUE(utf8::valid(piece)) << label << ": broken UTF-8 piece " << Json(piece).dump(-1, ' ', false, Json::error_handler_t::replace);
     all += piece;
   }
   const std::string tail = dec.flush();
-  EXPECT_TRUE(unicode::utf8_valid(tail));
+  EXPECT_TRUE(utf8::valid(tail));
   all += tail;
   EXPECT_EQ(all, tok.decode(ids, skip)) << label;
 }
@@ -413,7 +414,7 @@ TEST(IncrementalDecoder, HoldsBackPartialCharacters) {
   std::string all;
   bool saw_emoji_alone = false;
   for (const auto& p : pieces) {
-    EXPECT_TRUE(unicode::utf8_valid(p));
+    EXPECT_TRUE(utf8::valid(p));
     EXPECT_EQ(p.find("\xEF\xBF\xBD"), std::string::npos);
     if (p.find("🦙") != std::string::npos) saw_emoji_alone = true;
     all += p;
@@ -453,7 +454,7 @@ TEST(IncrementalDecoder, LongInvalidByteRunIsNotHeldForever) {
   bool emitted_early = false;
   for (int32_t id : ids) {
     const std::string piece = dec.push(id);
-    EXPECT_TRUE(unicode::utf8_valid(piece));
+    EXPECT_TRUE(utf8::valid(piece));
     if (!piece.empty()) emitted_early = true;
     all += piece;
   }
@@ -472,9 +473,9 @@ TEST(TokenizerEncode, InvalidUtf8IsRepaired) {
     const std::string bad = std::string("ab\xff\xfe cd \xe2\x82 e\xf0\x9f\x98") + "\xc0\x80" + "z\xed\xa0\x80";
     const auto ids = tok.encode(bad, true);
     EXPECT_FALSE(ids.empty());
-    EXPECT_EQ(ids, tok.encode(unicode::utf8_repair(bad), true));
+    EXPECT_EQ(ids, tok.encode(utf8::repair(bad), true));
     const std::string back = tok.decode(ids, true);
-    EXPECT_TRUE(unicode::utf8_valid(back));
+    EXPECT_TRUE(utf8::valid(back));
     EXPECT_NE(back.find("cd"), std::string::npos);
     // Lone bytes, only continuation bytes, only a lead byte.
     for (const char* s : {"\x80", "\xbf\xbf\xbf", "\xf4", "\xe2\x82"}) {
@@ -618,10 +619,10 @@ TEST(TokenizerSynthetic, ByteLevelWithNfcAndIgnoreMerges) {
 }
 
 TEST(Unicode, RepairAndComplete) {
-  EXPECT_EQ(unicode::utf8_repair("a\xF0\x9F\x98z"), "a\xEF\xBF\xBDz");  // one U+FFFD per maximal subpart
-  EXPECT_EQ(unicode::utf8_repair("\xC0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");
-  EXPECT_EQ(unicode::utf8_complete_prefix("ab\xF0\x9F\x98"), 2u);
-  EXPECT_EQ(unicode::utf8_complete_prefix("ab\xF0\x9F\x98\x80"), 6u);
+  EXPECT_EQ(utf8::repair("a\xF0\x9F\x98z"), "a\xEF\xBF\xBDz");  // one U+FFFD per maximal subpart
+  EXPECT_EQ(utf8::repair("\xC0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(utf8::complete_prefix("ab\xF0\x9F\x98"), 2u);
+  EXPECT_EQ(utf8::complete_prefix("ab\xF0\x9F\x98\x80"), 6u);
   EXPECT_EQ(unicode::nfc("e\xCC\x81"), "\xC3\xA9");
   EXPECT_EQ(unicode::nfd("\xC3\xA9"), "e\xCC\x81");
   EXPECT_EQ(unicode::nfkc("\xEF\xAC\x81"), "fi");  // U+FB01 ligature

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/utf8.h"
 #include "text/jinja/pystr.h"
 
 namespace lpx::jinja {
@@ -34,20 +35,8 @@ namespace {
 size_t ws_len(const std::string& s, size_t pos) {
   unsigned char c = static_cast<unsigned char>(s[pos]);
   if (c < 0x80) return pystr::is_space(c) ? 1 : 0;
-  if (c < 0xC2 || c > 0xE3) return 0;
-  char32_t cp;
-  size_t len;
-  if (c < 0xE0) {
-    if (pos + 1 >= s.size()) return 0;
-    cp = ((c & 0x1F) << 6) | (static_cast<unsigned char>(s[pos + 1]) & 0x3F);
-    len = 2;
-  } else {
-    if (pos + 2 >= s.size()) return 0;
-    cp = ((c & 0x0F) << 12) | ((static_cast<unsigned char>(s[pos + 1]) & 0x3F) << 6) |
-         (static_cast<unsigned char>(s[pos + 2]) & 0x3F);
-    len = 3;
-  }
-  return pystr::is_space(cp) ? len : 0;
+  const utf8::Decoded d = utf8::decode(s, pos);
+  return d.ok() && pystr::is_space(d.cp) ? d.len : 0;
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
