@@ -1423,7 +1423,8 @@ Value str_method(Interpreter& in, const std::string& s, const std::string& name,
     return in.str(pystr::replace(s, o, n, p.int_or(2, -1)));
   }
   if (name == "upper") return in.str(pystr::upper(s));
-  if (name == "lower" || name == "casefold") return in.str(pystr::lower(s));
+  if (name == "lower") return in.str(pystr::lower(s));
+  if (name == "casefold") return in.str(pystr::casefold(s));
   if (name == "title") return in.str(pystr::title(s));
   if (name == "capitalize") return in.str(pystr::capitalize(s));
   if (name == "swapcase") return in.str(pystr::swapcase(s));
@@ -1512,10 +1513,14 @@ Value str_method(Interpreter& in, const std::string& s, const std::string& name,
       if (name == "isalpha") {
         ok = pystr::is_alpha(c);
       } else if (name == "isalnum") {
-        ok = pystr::is_alpha(c) || pystr::is_digit(c);
+        ok = pystr::is_alnum(c);
       } else if (name == "isspace") {
         ok = pystr::is_space(c);
-      } else {  // isdigit / isdecimal / isnumeric
+      } else if (name == "isdecimal") {
+        ok = pystr::is_decimal(c);
+      } else if (name == "isnumeric") {
+        ok = pystr::is_numeric(c);
+      } else {  // isdigit
         ok = pystr::is_digit(c);
       }
       if (!ok) return Value::boolean(false);

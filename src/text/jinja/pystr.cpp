@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/utf8.h"
+#include "text/unicode.h"
 
 namespace lpx::jinja::pystr {
 
@@ -66,223 +67,86 @@ size_t length(std::string_view s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Character classes
-
-bool is_space(char32_t c) {
-  if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return true;
-  if (c < 0x80) return false;
-  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-bool is_linebreak(char32_t c) {
-  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E || c == 0x85 ||
-         c == 0x2028 || c == 0x2029;
-}
+// Character classes (ASCII inline, the rest from the generated tables in text/unicode_data.cpp)
 
 namespace {
-
-// Pairs in a block where upper-case letters sit at even (or odd) code points and the lower case follows.
-bool pair_block_upper(char32_t c, char32_t lo, char32_t hi, bool upper_even, char32_t* out) {
-  if (c < lo || c > hi) return false;
-  bool even = (c % 2) == 0;
-  if (even == upper_even) {
-    *out = c;  // already upper
-  } else {
-    *out = c - 1;
-  }
-  return true;
-}
-
-bool pair_block_lower(char32_t c, char32_t lo, char32_t hi, bool upper_even, char32_t* out) {
-  if (c < lo || c > hi) return false;
-  bool even = (c % 2) == 0;
-  if (even == upper_even) {
-    *out = c + 1;
-  } else {
-    *out = c;
-  }
-  return true;
-}
-
-struct PairBlock {
-  char32_t lo, hi;
-  bool upper_even;
-};
-
-// Blocks laid out as alternating upper/lower pairs.
-constexpr PairBlock kPairBlocks[] = {
-    {0x0100, 0x012F, true}, {0x0132, 0x0137, true}, {0x0139, 0x0148, false}, {0x014A, 0x0177, true},
-    {0x0179, 0x017E, false}, {0x01DE, 0x01EF, true}, {0x01F8, 0x021F, true}, {0x0222, 0x0233, true},
-    {0x03D8, 0x03EF, true}, {0x0460, 0x0481, true}, {0x048A, 0x04BF, true}, {0x04C1, 0x04CE, false},
-    {0x04D0, 0x052F, true}, {0x1E00, 0x1E95, true}, {0x1EA0, 0x1EFF, true}, {0x2C80, 0x2CE3, true},
-    {0xA640, 0xA66D, true}, {0xA680, 0xA69B, true}, {0xA722, 0xA72F, true}, {0xA732, 0xA76F, true},
-    {0xA77E, 0xA787, true}, {0xA790, 0xA793, true}, {0xA796, 0xA7A9, true},
-};
-
+bool has(char32_t c, uint16_t prop) { return (unicode::char_props(c) & prop) != 0; }
 }  // namespace
 
-char32_t to_upper(char32_t c) {
-  if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
-  if (c == 0xB5) return 0x39C;
-  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
-  if (c == 0xFF) return 0x178;
-  if (c == 0x131) return 'I';
-  if (c == 0x17F) return 'S';
-  char32_t out;
-  for (const auto& b : kPairBlocks) {
-    if (pair_block_upper(c, b.lo, b.hi, b.upper_even, &out)) return out;
-  }
-  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
-  if (c == 0x3C2) return 0x3A3;
-  if (c == 0x3AC) return 0x386;
-  if (c >= 0x3AD && c <= 0x3AF) return c - 37;
-  if (c == 0x3CC) return 0x38C;
-  if (c == 0x3CD || c == 0x3CE) return c - 63;
-  if (c >= 0x430 && c <= 0x44F) return c - 32;
-  if (c >= 0x450 && c <= 0x45F) return c - 80;
-  if (c >= 0x561 && c <= 0x586) return c - 48;
-  if (c >= 0x1F00 && c <= 0x1FFF) {
-    // Greek extended: lower-case rows at +0..7, upper at +8..15 in several rows.
-    char32_t row = c & 0xFFF0;
-    if ((row == 0x1F00 || row == 0x1F10 || row == 0x1F20 || row == 0x1F30 || row == 0x1F40 || row == 0x1F60) &&
-        (c & 0xF) < 8)
-      return c + 8;
-    return c;
-  }
-  if (c >= 0x24D0 && c <= 0x24E9) return c - 26;
-  if (c >= 0xFF41 && c <= 0xFF5A) return c - 32;
-  if (c >= 0x10428 && c <= 0x1044F) return c - 40;
-  return c;
+bool is_space(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
+  return has(c, unicode::kPySpace);
 }
 
-char32_t to_lower(char32_t c) {
-  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
-  if (c == 0x178) return 0xFF;
-  if (c == 0x130) return 'i';
-  char32_t out;
-  for (const auto& b : kPairBlocks) {
-    if (pair_block_lower(c, b.lo, b.hi, b.upper_even, &out)) return out;
-  }
-  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
-  if (c == 0x386) return 0x3AC;
-  if (c >= 0x388 && c <= 0x38A) return c + 37;
-  if (c == 0x38C) return 0x3CC;
-  if (c == 0x38E || c == 0x38F) return c + 63;
-  if (c >= 0x410 && c <= 0x42F) return c + 32;
-  if (c >= 0x400 && c <= 0x40F) return c + 80;
-  if (c >= 0x531 && c <= 0x556) return c + 48;
-  if (c >= 0x1F00 && c <= 0x1FFF) {
-    char32_t row = c & 0xFFF0;
-    if ((row == 0x1F00 || row == 0x1F10 || row == 0x1F20 || row == 0x1F30 || row == 0x1F40 || row == 0x1F60) &&
-        (c & 0xF) >= 8)
-      return c - 8;
-    return c;
-  }
-  if (c >= 0x24B6 && c <= 0x24CF) return c + 26;
-  if (c >= 0xFF21 && c <= 0xFF3A) return c + 32;
-  if (c >= 0x10400 && c <= 0x10427) return c + 40;
-  return c;
-}
-
-bool is_cased_upper(char32_t c) { return to_lower(c) != c; }
-bool is_cased_lower(char32_t c) { return to_upper(c) != c || c == 0xDF || (c >= 0xFB00 && c <= 0xFB06); }
+bool is_linebreak(char32_t c) { return has(c, unicode::kPyLinebreak); }
 
 bool is_alpha(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  if (c == 0xAA || c == 0xBA) return true;
-  if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
-  if (is_cased_upper(c) || is_cased_lower(c)) return true;
-  return (c >= 0x370 && c <= 0x3FF && c != 0x37E && c != 0x387) || (c >= 0x400 && c <= 0x52F) ||
-         (c >= 0x5D0 && c <= 0x5EA) || (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) ||
-         (c >= 0x904 && c <= 0x939) || (c >= 0xE01 && c <= 0xE30) || (c >= 0x1100 && c <= 0x11FF) ||
-         (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) || (c >= 0x3400 && c <= 0x4DBF) ||
-         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-         (c >= 0x20000 && c <= 0x2FA1F);
+  return has(c, unicode::kPyAlpha);
+}
+
+bool is_decimal(char32_t c) {
+  if (c < 0x80) return c >= '0' && c <= '9';
+  return has(c, unicode::kPyDecimal);
 }
 
 bool is_digit(char32_t c) {
   if (c < 0x80) return c >= '0' && c <= '9';
-  return (c >= 0x660 && c <= 0x669) || (c >= 0x6F0 && c <= 0x6F9) || (c >= 0x966 && c <= 0x96F) ||
-         (c >= 0xFF10 && c <= 0xFF19) || c == 0xB2 || c == 0xB3 || c == 0xB9;
+  return has(c, unicode::kPyDigit);
 }
 
-bool is_word(char32_t c) { return c == '_' || is_alpha(c) || is_digit(c); }
-
-bool is_printable(char32_t c) {
-  if (c < 0x20 || (c >= 0x7F && c <= 0xA0) || c == 0xAD) return false;
-  if (c < 0x300) return true;
-  if (c == 0x1680 || (c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F))
-    return false;
-  if (c == 0x3000 || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB) || c == 0xFFFE || c == 0xFFFF) return false;
-  if ((c >= 0x600 && c <= 0x605) || c == 0x61C || c == 0x6DD || c == 0x70F || c == 0x180E) return false;
-  if (c >= 0xD800 && c <= 0xF8FF) return false;  // surrogates and private use
-  if (c >= 0xE0000 || c > 0x10FFFF) return false;
-  return true;
+bool is_numeric(char32_t c) {
+  if (c < 0x80) return c >= '0' && c <= '9';
+  return has(c, unicode::kPyNumeric);
 }
+
+bool is_alnum(char32_t c) {
+  return has(c, unicode::kPyAlpha | unicode::kPyDecimal | unicode::kPyDigit | unicode::kPyNumeric);
+}
+
+bool is_word(char32_t c) { return c == '_' || is_alnum(c); }
+
+bool is_printable(char32_t c) { return has(c, unicode::kPyPrintable); }
+
+bool is_lower(char32_t c) { return has(c, unicode::kPyLower); }
+bool is_upper(char32_t c) { return has(c, unicode::kPyUpper); }
+bool is_title(char32_t c) { return has(c, unicode::kPyTitle); }
+bool is_cased(char32_t c) { return has(c, unicode::kPyCased); }
 
 // ---------------------------------------------------------------------------------------------
-// Case mapping on strings
+// Case mapping on strings (CPython's full mappings: 'ß'.upper() == 'SS', final sigma in lower)
 
 namespace {
 
-void append_upper(std::string& out, char32_t c) {
-  switch (c) {
-    case 0xDF: out += "SS"; return;
-    case 0xFB00: out += "FF"; return;
-    case 0xFB01: out += "FI"; return;
-    case 0xFB02: out += "FL"; return;
-    case 0xFB03: out += "FFI"; return;
-    case 0xFB04: out += "FFL"; return;
-    case 0xFB05:
-    case 0xFB06: out += "ST"; return;
-    default: append_utf8(out, to_upper(c));
+void append_mapped(std::string& out, unicode::CaseMap map, char32_t c) {
+  const std::u32string_view m = unicode::case_mapping(map, c);
+  if (m.empty()) {
+    append_utf8(out, c);
+  } else {
+    for (char32_t x : m) append_utf8(out, x);
   }
 }
 
-void append_title(std::string& out, char32_t c) {
-  switch (c) {
-    case 0xDF: out += "Ss"; return;
-    case 0xFB00: out += "Ff"; return;
-    case 0xFB01: out += "Fi"; return;
-    case 0xFB02: out += "Fl"; return;
-    case 0xFB03: out += "Ffi"; return;
-    case 0xFB04: out += "Ffl"; return;
-    case 0xFB05:
-    case 0xFB06: out += "St"; return;
-    default: append_utf8(out, to_upper(c));
-  }
-}
+bool is_case_ignorable(char32_t c) { return has(c, unicode::kPyCaseIgnorable); }
 
-bool is_cased(char32_t c) { return is_cased_upper(c) || is_cased_lower(c); }
-
-// Lower-cases u[i], applying the Greek final-sigma rule like CPython.
+// Lower-cases u[i], applying the Greek final-sigma rule like CPython (handle_capital_sigma):
+// U+03A3 is final after a cased letter (skipping case-ignorables) unless a cased letter follows
+// (skipping case-ignorables).
 void append_lower_at(std::string& out, const std::u32string& u, size_t i) {
-  char32_t c = u[i];
-  if (c == 0x3A3) {
-    bool before = false;
-    for (size_t j = i; j > 0; --j) {
-      char32_t p = u[j - 1];
-      if (p == '\'' || p == 0x2019 || p == 0xAD) continue;  // case-ignorable
-      before = is_cased(p);
-      break;
-    }
-    bool after = false;
-    for (size_t j = i + 1; j < u.size(); ++j) {
-      char32_t q = u[j];
-      if (q == '\'' || q == 0x2019 || q == 0xAD) continue;
-      after = is_cased(q);
-      break;
-    }
-    append_utf8(out, (before && !after) ? 0x3C2 : 0x3C3);
+  const char32_t c = u[i];
+  if (c != 0x3A3) {
+    append_mapped(out, unicode::CaseMap::kLower, c);
     return;
   }
-  if (c == 0x130) {
-    out += "i\xCC\x87";  // i + combining dot above
-    return;
+  size_t j = i;
+  while (j > 0 && is_case_ignorable(u[j - 1])) --j;
+  bool final_sigma = j > 0 && is_cased(u[j - 1]);
+  if (final_sigma) {
+    size_t k = i + 1;
+    while (k < u.size() && is_case_ignorable(u[k])) ++k;
+    final_sigma = k == u.size() || !is_cased(u[k]);
   }
-  append_utf8(out, to_lower(c));
+  append_utf8(out, final_sigma ? 0x3C2 : 0x3C3);
 }
 
 }  // namespace
@@ -294,7 +158,7 @@ std::string upper(std::string_view s) {
     for (char c : s) out.push_back((c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c);
     return out;
   }
-  for (char32_t c : decode(s)) append_upper(out, c);
+  for (char32_t c : decode(s)) append_mapped(out, unicode::CaseMap::kUpper, c);
   return out;
 }
 
@@ -310,13 +174,21 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+std::string casefold(std::string_view s) {
+  if (is_ascii(s)) return lower(s);
+  std::string out;
+  out.reserve(s.size());
+  for (char32_t c : decode(s)) append_mapped(out, unicode::CaseMap::kFold, c);
+  return out;
+}
+
 std::string capitalize(std::string_view s) {
   std::u32string u = decode(s);
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < u.size(); ++i) {
     if (i == 0) {
-      append_title(out, u[0]);
+      append_mapped(out, unicode::CaseMap::kTitle, u[0]);
     } else {
       append_lower_at(out, u, i);
     }
@@ -334,7 +206,7 @@ std::string title(std::string_view s) {
     if (prev_cased) {
       append_lower_at(out, u, i);
     } else {
-      append_title(out, c);
+      append_mapped(out, unicode::CaseMap::kTitle, c);
     }
     prev_cased = is_cased(c);
   }
@@ -346,10 +218,10 @@ std::string swapcase(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < u.size(); ++i) {
     char32_t c = u[i];
-    if (is_cased_upper(c)) {
+    if (is_upper(c)) {
       append_lower_at(out, u, i);
-    } else if (is_cased_lower(c)) {
-      append_upper(out, c);
+    } else if (is_lower(c)) {
+      append_mapped(out, unicode::CaseMap::kUpper, c);
     } else {
       append_utf8(out, c);
     }
@@ -358,21 +230,21 @@ std::string swapcase(std::string_view s) {
 }
 
 bool islower(std::string_view s) {
-  bool any = false;
+  bool cased = false;
   for (char32_t c : decode(s)) {
-    if (is_cased_upper(c)) return false;
-    if (is_cased_lower(c)) any = true;
+    if (is_upper(c) || is_title(c)) return false;
+    if (is_lower(c)) cased = true;
   }
-  return any;
+  return cased;
 }
 
 bool isupper(std::string_view s) {
-  bool any = false;
+  bool cased = false;
   for (char32_t c : decode(s)) {
-    if (is_cased_lower(c)) return false;
-    if (is_cased_upper(c)) any = true;
+    if (is_lower(c) || is_title(c)) return false;
+    if (is_upper(c)) cased = true;
   }
-  return any;
+  return cased;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Python str semantics on UTF-8 std::string: code-point indexing, strip/split/case mapping, repr, float repr.
 // Thread-safety: pure functions. Invalid UTF-8 bytes round-trip as U+DC80..U+DCFF (like Python's
-// surrogateescape). Case mapping covers ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic and fullwidth
-// Latin; other scripts are left unchanged.
+// surrogateescape). Character classes and case mappings are Python's (its unicodedata, Unicode
+// 14.0.0, generated into text/unicode_data.cpp).
 #pragma once
 
 #include <cstdint>
@@ -19,20 +19,25 @@ void append_utf8(std::string& out, char32_t c);
 bool is_ascii(std::string_view s);
 size_t length(std::string_view s);  // number of code points
 
-// Character classes (Python semantics, approximated outside the ranges named in the file comment).
+// Character classes of one code point, as the str method of a one-character string.
 bool is_space(char32_t c);       // str.isspace
 bool is_linebreak(char32_t c);   // str.splitlines boundaries
-bool is_alpha(char32_t c);
-bool is_digit(char32_t c);
+bool is_alpha(char32_t c);       // str.isalpha
+bool is_decimal(char32_t c);     // str.isdecimal
+bool is_digit(char32_t c);       // str.isdigit
+bool is_numeric(char32_t c);     // str.isnumeric
+bool is_alnum(char32_t c);       // str.isalnum
 bool is_word(char32_t c);        // regex \w
 bool is_printable(char32_t c);   // str.isprintable (for repr)
-bool is_cased_lower(char32_t c);
-bool is_cased_upper(char32_t c);
-char32_t to_upper(char32_t c);
-char32_t to_lower(char32_t c);
+bool is_lower(char32_t c);       // Lowercase property (str.islower)
+bool is_upper(char32_t c);       // Uppercase property (str.isupper)
+bool is_title(char32_t c);       // titlecase letter (Lt)
+bool is_cased(char32_t c);       // Cased property
 
+// Full case mappings, as CPython's str methods (lower() applies the final-sigma rule).
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);
+std::string casefold(std::string_view s);
 std::string capitalize(std::string_view s);  // str.capitalize
 std::string title(std::string_view s);       // str.title
 std::string swapcase(std::string_view s);
