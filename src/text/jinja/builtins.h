@@ -1,6 +1,8 @@
 // Jinja2 builtins used by the interpreter: filters, tests, global functions (range, namespace, dict,
 // joiner, cycler, raise_exception, strftime_now) and the Python methods of str/list/dict values.
 // Thread-safety: stateless (static tables are immutable). Errors: raise RenderError like Jinja2/Python.
+// Implemented in text/jinja/builtins/: filters.cpp, tests.cpp, globals.cpp, methods.cpp (a table of
+// handlers per receiver type), common.h (shared helpers).
 #pragma once
 
 #include <string>
