@@ -76,19 +76,11 @@ Engine::~Engine() = default;
 
 Result<RequestId> Engine::add_request(GenerationRequest request) {
   LPX_RETURN_IF_ERROR(request.params.validate());
-  if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+  LPX_RETURN_IF_ERROR(validate_prompt(request.prompt, prompt_limits()));
   const int n = static_cast<int>(request.prompt.size());
-  if (n >= max_model_len_) {
-    return invalid_argument("the prompt has " + std::to_string(n) + " tokens but the context is " +
-                            std::to_string(max_model_len_) + " tokens (prompt + at least 1 generated)");
-  }
   if (kv_->blocks_for(n + 1) > kv_->n_blocks()) {
-    return invalid_argument("the prompt needs more KV-cache blocks than exist (" + std::to_string(kv_->n_blocks()) + ")");
-  }
-  for (int32_t t : request.prompt) {
-    if (t < 0 || t >= model_.config.vocab_size) {
-      return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
-    }
+    return invalid_field("prompt", "the prompt needs more KV-cache blocks than exist (" +
+                                       std::to_string(kv_->n_blocks()) + ")");
   }
   if (request.lora) {
     if (!request.lora->adapter()) return invalid_argument("the adapter lease holds no adapter");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "engine/prompt.h"
 #include "engine/sampling.h"
 #include "engine/stop_checker.h"
 #include "kv/kv_cache.h"
@@ -90,7 +91,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and queues a request. invalid_argument for an empty/too-long prompt or bad params.
+  // Validates and queues a request. invalid_argument for an empty/too-long prompt, a token id
+  // outside the vocabulary (validate_prompt, field "prompt") or bad params (the param's field).
   Result<RequestId> add_request(GenerationRequest request);
   // Finishes a request with FinishReason::kCancelled and frees its KV blocks (no-op if unknown).
   void cancel(RequestId id);
@@ -103,6 +105,8 @@ class Engine {
 
   EngineStats stats() const;
   int max_model_len() const { return max_model_len_; }
+  // What add_request checks a prompt against (engine/prompt.h).
+  PromptLimits prompt_limits() const { return lpx::prompt_limits(model_, max_model_len_); }
   const KvCache& kv_cache() const { return *kv_; }
 
  private:
