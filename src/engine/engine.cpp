@@ -22,7 +22,7 @@ const char* finish_reason_name(FinishReason r) {
 }
 
 struct Engine::Sequence {
-  RequestId id = 0;
+  RequestId id;
   GenerationRequest req;
   std::vector<int32_t> tokens;  // prompt + generated
   int32_t n_prompt = 0;
@@ -95,7 +95,7 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
                               "(raise NIM_MAX_GPU_LORAS or NIM_MAX_LORA_RANK)");
     }
   }
-  RequestId id = next_id_++;
+  const RequestId id(next_id_++);
   seqs_[id] = std::make_unique<Sequence>(id, std::move(request), *model_.tokenizer);
   waiting_.push_back(id);
   return id;
@@ -130,7 +130,7 @@ void Engine::preempt(Sequence& s) {
   kv_->release(s.kv);
   s.running = false;
   stats_.preemptions++;
-  LPX_LOG_DEBUG("preempted request " + std::to_string(s.id) + " (KV cache full)");
+  LPX_LOG_DEBUG("preempted request " + to_string(s.id) + " (KV cache full)");
 }
 
 void Engine::process_token(Sequence& s, const SampleResult& r, RequestOutput& out) {
@@ -254,13 +254,14 @@ Status Engine::step() {
     return Status::ok();
   }
 
-  // 2. Forward all planned tokens in one batch; rows of one adapter are adjacent (one segment).
+  // 2. Forward all planned tokens in one batch; rows of one adapter are adjacent (one segment),
+  // grouped by AdapterId (base-model rows first).
   std::stable_sort(plan.begin(), plan.end(), [&](const Planned& a, const Planned& b) {
-    auto key = [&](const Planned& p) -> const void* {
-      auto it = step_adapters_.find(p.s);
-      return it == step_adapters_.end() ? nullptr : static_cast<const void*>(it->second);
+    auto key = [&](const Planned& p) {
+      const DeviceAdapter* d = step_adapter(*p.s);
+      return d == nullptr ? AdapterId() : d->id;
     };
-    return std::less<const void*>()(key(a), key(b));
+    return key(a) < key(b);
   });
   const bool with_lora = build_lora_batch(plan);
   std::vector<ForwardSeq> fseqs;
@@ -315,11 +316,16 @@ Status Engine::step() {
 
 bool Engine::acquire_adapter(Sequence& s) {
   if (!s.req.lora) return true;
-  if (step_adapters_.count(&s)) return true;
+  if (step_adapters_.count(s.id)) return true;
   auto r = lora_pool_->acquire(s.req.lora->key(), s.req.lora->adapter());
   if (!r.is_ok()) return false;  // resource_exhausted: every resident adapter is in this step
-  step_adapters_[&s] = r.value();
+  step_adapters_[s.id] = r.value();
   return true;
+}
+
+const DeviceAdapter* Engine::step_adapter(const Sequence& s) const {
+  auto it = step_adapters_.find(s.id);
+  return it == step_adapters_.end() ? nullptr : it->second;
 }
 
 bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
@@ -330,17 +336,19 @@ bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
     for (auto& v : layer) v.clear();
   lora_batch_.max_rank = 0;
   int64_t row = 0;
+  AdapterId prev;  // the adapter of the previous rows (none: base model)
   for (const auto& [s, n] : plan) {
-    auto it = step_adapters_.find(s);
-    if (it != step_adapters_.end()) {
-      const DeviceAdapter* d = it->second;
+    const DeviceAdapter* d = step_adapter(*s);
+    if (d != nullptr) {
+      // Rows are sorted by adapter: the same adapter as the previous rows extends its segments.
+      const bool extend = d->id == prev;
       for (int64_t l = 0; l < L; ++l) {
         for (int m = 0; m < kNumLoraModules; ++m) {
           const kernels::LoraSegment& view = d->views[static_cast<size_t>(l)][static_cast<size_t>(m)];
           if (view.a.data == nullptr) continue;
           auto& segs = lora_batch_.segments[static_cast<size_t>(l)][static_cast<size_t>(m)];
-          if (!segs.empty() && segs.back().row_end == row && segs.back().a.data == view.a.data) {
-            segs.back().row_end = row + n;  // same adapter as the previous rows: extend its segment
+          if (extend) {
+            segs.back().row_end = row + n;
           } else {
             kernels::LoraSegment seg = view;
             seg.row_begin = row;
@@ -351,6 +359,7 @@ bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
         }
       }
     }
+    prev = d == nullptr ? AdapterId() : d->id;
     row += n;
   }
   return lora_batch_.max_rank > 0;

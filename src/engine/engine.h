@@ -14,6 +14,7 @@
 
 #include "core/status.h"
 #include "engine/prompt.h"
+#include "engine/request_id.h"
 #include "engine/sampling.h"
 #include "engine/stop_checker.h"
 #include "kv/kv_cache.h"
@@ -25,7 +26,6 @@
 namespace lpx {
 
 class ThreadPool;
-using RequestId = uint64_t;
 
 enum class FinishReason { kNone = 0, kStop, kLength, kCancelled, kError };
 const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
@@ -38,7 +38,7 @@ struct TokenOutput {
 };
 
 struct RequestOutput {
-  RequestId id = 0;
+  RequestId id;
   std::vector<TokenOutput> tokens;  // produced in this step (0 or 1; the final flush may add text)
   std::string tail_text;            // text released at the finish (held back until then)
   bool finished = false;
@@ -121,6 +121,8 @@ class Engine {
     Sequence* s;
     int n;
   };
+  // The device-tier adapter s uses in this step (null: the base model).
+  const DeviceAdapter* step_adapter(const Sequence& s) const;
   // Fills lora_batch_ for the planned rows (in plan order); false when none uses an adapter.
   bool build_lora_batch(const std::vector<Planned>& plan);
 
@@ -130,14 +132,14 @@ class Engine {
   int max_model_len_ = 0;
   std::unique_ptr<KvCache> kv_;
   LlamaModel llama_;
-  RequestId next_id_ = 1;
+  uint64_t next_id_ = 1;
   std::unordered_map<RequestId, std::unique_ptr<Sequence>> seqs_;
   std::deque<RequestId> waiting_;
   std::vector<RequestId> running_;  // in admission order
   EngineStats stats_;
   std::vector<float> logits_;
   std::unique_ptr<DevicePool> lora_pool_;  // the device tier; null when adapters are disabled
-  std::unordered_map<Sequence*, const DeviceAdapter*> step_adapters_;
+  std::unordered_map<RequestId, const DeviceAdapter*> step_adapters_;  // pinned for this step
   LoraBatch lora_batch_;
 };
 
