@@ -1,5 +1,6 @@
-// Engine implementation: scheduling (decode first, then chunked prefill, FIFO admission),
-// KV reservation with preemption by recomputation, sampling and streaming detokenization.
+// Engine implementation: applies the scheduler's plan (engine/scheduler.h: decode first, then
+// chunked prefill, FIFO admission, KV reservation with preemption by recomputation, device-tier
+// adapter pins), runs the batch, samples, detokenizes incrementally and emits the outputs.
 #include "engine/engine.h"
 
 #include <algorithm>
@@ -28,6 +29,8 @@ struct Engine::Sequence {
   int32_t n_prompt = 0;
   int32_t n_generated = 0;
   SeqKv kv;                     // kv.n_tokens = tokens already computed
+  AdapterId adapter;            // its device-tier id (none: the base model)
+  int adapter_pages = 0;        // device-tier pages its adapter takes
   Sampler sampler;
   StopChecker stop;
   IncrementalDecoder decoder;
@@ -96,7 +99,12 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
     }
   }
   const RequestId id(next_id_++);
-  seqs_[id] = std::make_unique<Sequence>(id, std::move(request), *model_.tokenizer);
+  auto seq = std::make_unique<Sequence>(id, std::move(request), *model_.tokenizer);
+  if (seq->req.lora) {
+    seq->adapter = lora_pool_->id_of(seq->req.lora->key());
+    seq->adapter_pages = lora_pool_->pages_for(*seq->req.lora->adapter());
+  }
+  seqs_[id] = std::move(seq);
   waiting_.push_back(id);
   return id;
 }
@@ -104,20 +112,16 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
 void Engine::cancel(RequestId id) {
   auto it = seqs_.find(id);
   if (it == seqs_.end() || it->second->done) return;
-  finish(*it->second, FinishReason::kCancelled);
   RequestOutput out;
-  out.id = id;
   out.finished = true;
   out.reason = FinishReason::kCancelled;
-  out.prompt_tokens = it->second->n_prompt;
-  out.completion_tokens = it->second->n_generated;
-  if (it->second->req.on_output) it->second->req.on_output(out);
+  emit(*it->second, std::move(out));
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
   running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
   seqs_.erase(it);
 }
 
-void Engine::finish(Sequence& s, FinishReason, Status) {
+void Engine::finish(Sequence& s) {
   s.done = true;
   kv_->release(s.kv);
   // Drop the adapter pin before the final output reaches the client: a client that reacts at once
@@ -131,6 +135,16 @@ void Engine::preempt(Sequence& s) {
   s.running = false;
   stats_.preemptions++;
   LPX_LOG_DEBUG("preempted request " + to_string(s.id) + " (KV cache full)");
+}
+
+void Engine::emit(Sequence& s, RequestOutput out) {
+  out.id = s.id;
+  if (out.reason != FinishReason::kError) {
+    out.prompt_tokens = s.n_prompt;
+    out.completion_tokens = s.n_generated;
+  }
+  if (out.finished) finish(s);
+  if (s.req.on_output) s.req.on_output(out);
 }
 
 void Engine::process_token(Sequence& s, const SampleResult& r, RequestOutput& out) {
@@ -166,89 +180,81 @@ void Engine::process_token(Sequence& s, const SampleResult& r, RequestOutput& ou
   out.tokens.push_back(std::move(t));
 }
 
+SchedulerState Engine::scheduler_state() const {
+  SchedulerState st;
+  auto view = [&](RequestId id) {
+    const Sequence& s = *seqs_.at(id);
+    SchedSeq q;
+    q.id = id;
+    q.pending = static_cast<int>(s.tokens.size()) - s.kv.n_tokens;
+    q.computed = s.kv.n_tokens;
+    q.kv_blocks = static_cast<int>(s.kv.blocks.size());
+    q.adapter = s.adapter;
+    q.adapter_pages = s.adapter_pages;
+    return q;
+  };
+  for (RequestId id : running_) st.running.push_back(view(id));
+  for (RequestId id : waiting_) st.waiting.push_back(view(id));
+  st.max_batch_tokens = config_.max_batch_tokens;
+  st.max_num_seqs = config_.max_num_seqs;
+  st.kv_block_size = config_.kv_block_size;
+  st.kv_free_blocks = kv_->n_free_blocks();
+  if (lora_pool_) {
+    st.adapter_pages_total = lora_pool_->n_pages();
+    st.resident_adapters = lora_pool_->residents();
+  }
+  return st;
+}
+
+void Engine::apply(const SchedOp& op) {
+  Sequence& s = *seqs_.at(op.id);
+  switch (op.kind) {
+    case SchedOp::Kind::kAcquireAdapter: {
+      const bool ok = acquire_adapter(s);
+      LPX_CHECK(ok == op.ok);  // the scheduler models the device tier exactly
+      break;
+    }
+    case SchedOp::Kind::kReserve:
+      LPX_CHECK(kv_->reserve(s.kv, op.tokens).is_ok());
+      break;
+    case SchedOp::Kind::kPreempt:
+      preempt(s);
+      running_.erase(std::remove(running_.begin(), running_.end(), s.id), running_.end());
+      waiting_.push_front(s.id);
+      break;
+    case SchedOp::Kind::kAdmit:
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), s.id));
+      s.running = true;
+      running_.push_back(s.id);
+      break;
+  }
+}
+
 Status Engine::step() {
   stats_.steps++;
-  // 1. Schedule: every running sequence gets its pending tokens (decode: 1), within the budget.
-  int budget = config_.max_batch_tokens;
+  // 1. Schedule (engine/scheduler.h), then apply its effects in order: device-tier pins, KV
+  // reservations, preemptions and admissions.
+  const StepPlan sp = plan(scheduler_state());
+  for (const SchedOp& op : sp.ops) apply(op);
   std::vector<Planned> plan;
-  auto pending = [](const Sequence& s) { return static_cast<int>(s.tokens.size()) - s.kv.n_tokens; };
-
-  auto try_reserve = [&](Sequence& s, int n) -> bool {
-    while (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) {
-      // Preempt the most recently admitted running sequence other than s.
-      Sequence* victim = nullptr;
-      for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
-        Sequence* c = seqs_[*it].get();
-        if (c != &s && c->running && std::none_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == c; })) {
-          victim = c;
-          break;
-        }
-      }
-      if (victim == nullptr) return false;
-      preempt(*victim);
-      running_.erase(std::remove(running_.begin(), running_.end(), victim->id), running_.end());
-      waiting_.push_front(victim->id);
-    }
-    return true;
+  plan.reserve(sp.runs.size());
+  for (const StepRun& r : sp.runs) plan.push_back({seqs_.at(r.id).get(), r.n});
+  auto pending = [](const Sequence& s) {
+    return static_cast<int>(s.tokens.size()) - s.kv.n_tokens;
   };
-
-  // Decode tokens first (1 each), oldest first, so running requests keep streaming.
-  std::vector<RequestId> order = running_;
-  for (RequestId id : order) {
-    Sequence& s = *seqs_[id];
-    if (!s.running || pending(s) != 1 || budget <= 0) continue;
-    if (!acquire_adapter(s)) continue;  // its adapter waits for a device slot
-    if (!try_reserve(s, 1)) {
-      preempt(s);
-      running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
-      waiting_.push_front(id);
-      continue;
-    }
-    plan.push_back({&s, 1});
-    budget -= 1;
-  }
-  // Then prefill chunks of running sequences mid-prompt.
-  for (RequestId id : running_) {
-    Sequence& s = *seqs_[id];
-    int n = std::min(pending(s), budget);
-    if (!s.running || pending(s) <= 1 || n <= 0) continue;
-    if (std::any_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == &s; })) continue;
-    if (!acquire_adapter(s)) continue;
-    if (!try_reserve(s, n)) continue;
-    plan.push_back({&s, n});
-    budget -= n;
-  }
-  // Then admit waiting requests (FIFO) while there is room.
-  // A request whose adapter finds no device slot is passed over (it keeps its place in the queue).
-  for (auto wit = waiting_.begin(); wit != waiting_.end() && budget > 0 &&
-                                    static_cast<int>(running_.size()) < config_.max_num_seqs;) {
-    Sequence& s = *seqs_[*wit];
-    int n = std::min(pending(s), budget);
-    if (!acquire_adapter(s)) {
-      ++wit;
-      continue;
-    }
-    if (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) break;
-    wit = waiting_.erase(wit);
-    s.running = true;
-    running_.push_back(s.id);
-    plan.push_back({&s, n});
-    budget -= n;
-  }
   if (plan.empty()) {
     if (lora_pool_) lora_pool_->unpin_all();
     step_adapters_.clear();
-    if (!waiting_.empty() && running_.empty()) {
+    if (sp.fail) {
       // Nothing fits even alone: fail the head request rather than spin.
-      Sequence& s = *seqs_[waiting_.front()];
+      Sequence& s = *seqs_.at(*sp.fail);
+      LPX_CHECK(waiting_.front() == s.id);
       waiting_.pop_front();
       RequestOutput out;
-      out.id = s.id;
       out.finished = true;
       out.reason = FinishReason::kError;
       out.error = resource_exhausted("KV cache too small for this request");
-      finish(s, FinishReason::kError);
-      if (s.req.on_output) s.req.on_output(out);
+      emit(s, std::move(out));
       seqs_.erase(s.id);
     }
     return Status::ok();
@@ -279,12 +285,10 @@ Status Engine::step() {
   if (!st.is_ok()) {
     for (const Planned& p : plan) {
       RequestOutput out;
-      out.id = p.s->id;
       out.finished = true;
       out.reason = FinishReason::kError;
       out.error = st;
-      finish(*p.s, FinishReason::kError, st);
-      if (p.s->req.on_output) p.s->req.on_output(out);
+      emit(*p.s, std::move(out));
     }
   } else {
     // 3. Sample for every sequence whose known tokens are all computed now.
@@ -294,12 +298,8 @@ Status Engine::step() {
       if (pending(s) != 0) continue;  // mid-prefill chunk
       SampleResult r = s.sampler.sample(std::span<const float>(logits_.data() + i * V, V));
       RequestOutput out;
-      out.id = s.id;
       process_token(s, r, out);
-      out.prompt_tokens = s.n_prompt;
-      out.completion_tokens = s.n_generated;
-      if (out.finished) finish(s, out.reason);
-      if (s.req.on_output) s.req.on_output(out);
+      emit(s, std::move(out));
     }
   }
   // 4. Drop finished sequences.

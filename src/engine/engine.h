@@ -16,6 +16,7 @@
 #include "engine/prompt.h"
 #include "engine/request_id.h"
 #include "engine/sampling.h"
+#include "engine/scheduler.h"
 #include "engine/stop_checker.h"
 #include "kv/kv_cache.h"
 #include "lora/device_pool.h"
@@ -111,10 +112,17 @@ class Engine {
 
  private:
   struct Sequence;
-  void finish(Sequence& s, FinishReason reason, Status error = Status::ok());
+  void finish(Sequence& s);
   void preempt(Sequence& s);
   void process_token(Sequence& s, const SampleResult& r, RequestOutput& out);
-  // Makes s's adapter resident in the device tier for this step; false when it must wait.
+  // The one way outputs leave the engine: fills id and token counts (an error reports none),
+  // finishes the sequence when `out` is final (KV blocks and adapter lease released first), then
+  // calls the request's callback.
+  void emit(Sequence& s, RequestOutput out);
+  // The scheduler's view of the engine (engine/scheduler.h), and the plan's effects applied.
+  SchedulerState scheduler_state() const;
+  void apply(const SchedOp& op);
+  // Pins s's adapter in the device tier for this step; false when it must wait.
   bool acquire_adapter(Sequence& s);
   // One sequence's share of a step: n new tokens.
   struct Planned {
