@@ -403,10 +403,12 @@ Status SamplingParams::validate() const {
                          "frequency_penalty must be in [-2, 2], got " + fmt(frequency_penalty));
   }
   if (max_tokens < 1) {
-    return invalid_field("max_tokens", "max_tokens must be >= 1, got " + std::to_string(max_tokens));
+    return invalid_field("max_tokens",
+                         "max_tokens must be >= 1, got " + std::to_string(max_tokens));
   }
   if (logprobs < 0 || logprobs > 20) {
-    return invalid_field("logprobs", "logprobs must be in [0, 20], got " + std::to_string(logprobs));
+    return invalid_field("logprobs",
+                         "logprobs must be in [0, 20], got " + std::to_string(logprobs));
   }
   for (size_t i = 0; i < stop.size(); ++i) {
     if (stop[i].empty()) {
