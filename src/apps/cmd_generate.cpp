@@ -13,6 +13,7 @@
 #include "apps/common_flags.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
+#include "engine/prompt.h"
 #include "lora/adapter_loader.h"
 #include "lora/manager.h"
 #include "model/model.h"
@@ -179,8 +180,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
       nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
       if (!a->system.empty()) msgs.push_back({{"role", "system"}, {"content", a->system}});
       msgs.push_back({{"role", "user"}, {"content", user}});
-      LPX_ASSIGN_OR_RETURN(std::string text, model.render_chat(msgs));
-      return model.tokenizer->encode(text, false);
+      return encode_chat(model, msgs);
     };
     if (!a->interactive) {
       std::vector<int32_t> ids;
@@ -192,7 +192,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
         }
         ids = std::move(r).value();
       } else {
-        ids = model.tokenizer->encode(a->prompt, !a->no_special);
+        ids = encode_text(model, a->prompt, !a->no_special);
       }
       return run_one(model, engine, *a, ids, params, lora);
     }
@@ -213,7 +213,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
         }
         ids = std::move(r).value();
       } else {
-        ids = model.tokenizer->encode(line, true);
+        ids = encode_text(model, line, /*add_special=*/true);
       }
       run_one(model, engine, *a, ids, params, lora);
     }

@@ -24,7 +24,7 @@
 #include "engine/engine.h"
 #include "lora/manager.h"
 #include "model/model.h"
-#include "server/engine_loop.h"
+#include "engine/engine_loop.h"
 #include "server/http_server.h"
 
 namespace lpx {
@@ -104,23 +104,23 @@ std::string base_model_id(const ServeArgs& a) {
 
 // One short greedy generation through the engine thread, so the first client does not pay for
 // first-touch page faults of the weights and KV cache.
-Status warm_up(const Model& model, server::EngineLoop& loop) {
+Status warm_up(const Model& model, EngineLoop& loop) {
   GenerationRequest req;
   req.prompt = model.tokenizer->encode("warm up", true);
   if (req.prompt.empty()) req.prompt.push_back(0);
   req.params.temperature = 0;
   req.params.max_tokens = 2;
-  auto channel = std::make_shared<server::RequestChannel>();
+  auto channel = std::make_shared<RequestChannel>();
   std::vector<GenerationRequest> reqs;
   reqs.push_back(std::move(req));
   loop.submit(channel, std::move(reqs));
-  std::vector<server::ChannelEvent> events;
+  std::vector<ChannelEvent> events;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
   while (std::chrono::steady_clock::now() < deadline) {
     channel->wait(std::chrono::milliseconds(100), &events);
     for (const auto& e : events) {
-      if (e.kind == server::ChannelEvent::Kind::kRejected) return e.status;
-      if (e.kind == server::ChannelEvent::Kind::kOutput && e.output.finished) {
+      if (e.kind == ChannelEvent::Kind::kRejected) return e.status;
+      if (e.kind == ChannelEvent::Kind::kOutput && e.output.finished) {
         if (e.output.reason == FinishReason::kError) return e.output.error;
         return Status::ok();
       }
@@ -169,7 +169,7 @@ int run_serve(const ServeArgs& a) {
   ec.max_model_len = a.model.max_model_len;
   ec.lora = lora.device_pool_config();
   Engine engine(model, ec, &pool);
-  server::EngineLoop loop(&engine);
+  EngineLoop loop(&engine);
   loop.start();
 
   const std::string model_id = base_model_id(a);

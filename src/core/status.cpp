@@ -26,7 +26,16 @@ std::string Status::to_string() const {
 
 Status Status::with_context(const std::string& context) const {
   if (is_ok()) return *this;
-  return Status(code_, context + ": " + message_);
+  Status s(code_, context + ": " + message_);
+  s.field_ = field_;
+  return s;
+}
+
+Status Status::with_field(std::string field) const {
+  if (is_ok()) return *this;
+  Status s = *this;
+  s.field_ = std::move(field);
+  return s;
 }
 
 }  // namespace lpx

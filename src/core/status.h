@@ -39,13 +39,23 @@ class [[nodiscard]] Status {
   std::string to_string() const;
   // Returns a copy with "context: " prepended to the message (e.g. a file name).
   Status with_context(const std::string& context) const;
+  // The request field or parameter the error is about ("temperature", "prompt"...), "" when none.
+  // The HTTP layer reports it as the OpenAI error's `param`; it is not part of to_string().
+  const std::string& field() const { return field_; }
+  // Returns a copy naming `field` as the offending one (no-op on ok).
+  Status with_field(std::string field) const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string field_;
 };
 
 inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+// An invalid request field: the message, and `field` as the offending field (Status::field()).
+inline Status invalid_field(std::string field, std::string m) {
+  return Status(StatusCode::kInvalidArgument, std::move(m)).with_field(std::move(field));
+}
 inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
 inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }

@@ -1,5 +1,6 @@
-// Engine implementation: scheduling (decode first, then chunked prefill, FIFO admission),
-// KV reservation with preemption by recomputation, sampling and streaming detokenization.
+// Engine implementation: applies the scheduler's plan (engine/scheduler.h: decode first, then
+// chunked prefill, FIFO admission, KV reservation with preemption by recomputation, device-tier
+// adapter pins), runs the batch, samples, detokenizes incrementally and emits the outputs.
 #include "engine/engine.h"
 
 #include <algorithm>
@@ -22,12 +23,14 @@ const char* finish_reason_name(FinishReason r) {
 }
 
 struct Engine::Sequence {
-  RequestId id = 0;
+  RequestId id;
   GenerationRequest req;
   std::vector<int32_t> tokens;  // prompt + generated
   int32_t n_prompt = 0;
   int32_t n_generated = 0;
   SeqKv kv;                     // kv.n_tokens = tokens already computed
+  AdapterId adapter;            // its device-tier id (none: the base model)
+  int adapter_pages = 0;        // device-tier pages its adapter takes
   Sampler sampler;
   StopChecker stop;
   IncrementalDecoder decoder;
@@ -76,19 +79,11 @@ Engine::~Engine() = default;
 
 Result<RequestId> Engine::add_request(GenerationRequest request) {
   LPX_RETURN_IF_ERROR(request.params.validate());
-  if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+  LPX_RETURN_IF_ERROR(validate_prompt(request.prompt, prompt_limits()));
   const int n = static_cast<int>(request.prompt.size());
-  if (n >= max_model_len_) {
-    return invalid_argument("the prompt has " + std::to_string(n) + " tokens but the context is " +
-                            std::to_string(max_model_len_) + " tokens (prompt + at least 1 generated)");
-  }
   if (kv_->blocks_for(n + 1) > kv_->n_blocks()) {
-    return invalid_argument("the prompt needs more KV-cache blocks than exist (" + std::to_string(kv_->n_blocks()) + ")");
-  }
-  for (int32_t t : request.prompt) {
-    if (t < 0 || t >= model_.config.vocab_size) {
-      return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
-    }
+    return invalid_field("prompt", "the prompt needs more KV-cache blocks than exist (" +
+                                       std::to_string(kv_->n_blocks()) + ")");
   }
   if (request.lora) {
     if (!request.lora->adapter()) return invalid_argument("the adapter lease holds no adapter");
@@ -103,8 +98,13 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
                               "(raise NIM_MAX_GPU_LORAS or NIM_MAX_LORA_RANK)");
     }
   }
-  RequestId id = next_id_++;
-  seqs_[id] = std::make_unique<Sequence>(id, std::move(request), *model_.tokenizer);
+  const RequestId id(next_id_++);
+  auto seq = std::make_unique<Sequence>(id, std::move(request), *model_.tokenizer);
+  if (seq->req.lora) {
+    seq->adapter = lora_pool_->id_of(seq->req.lora->key());
+    seq->adapter_pages = lora_pool_->pages_for(*seq->req.lora->adapter());
+  }
+  seqs_[id] = std::move(seq);
   waiting_.push_back(id);
   return id;
 }
@@ -112,20 +112,16 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
 void Engine::cancel(RequestId id) {
   auto it = seqs_.find(id);
   if (it == seqs_.end() || it->second->done) return;
-  finish(*it->second, FinishReason::kCancelled);
   RequestOutput out;
-  out.id = id;
   out.finished = true;
   out.reason = FinishReason::kCancelled;
-  out.prompt_tokens = it->second->n_prompt;
-  out.completion_tokens = it->second->n_generated;
-  if (it->second->req.on_output) it->second->req.on_output(out);
+  emit(*it->second, std::move(out));
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
   running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
   seqs_.erase(it);
 }
 
-void Engine::finish(Sequence& s, FinishReason, Status) {
+void Engine::finish(Sequence& s) {
   s.done = true;
   kv_->release(s.kv);
   // Drop the adapter pin before the final output reaches the client: a client that reacts at once
@@ -138,7 +134,17 @@ void Engine::preempt(Sequence& s) {
   kv_->release(s.kv);
   s.running = false;
   stats_.preemptions++;
-  LPX_LOG_DEBUG("preempted request " + std::to_string(s.id) + " (KV cache full)");
+  LPX_LOG_DEBUG("preempted request " + to_string(s.id) + " (KV cache full)");
+}
+
+void Engine::emit(Sequence& s, RequestOutput out) {
+  out.id = s.id;
+  if (out.reason != FinishReason::kError) {
+    out.prompt_tokens = s.n_prompt;
+    out.completion_tokens = s.n_generated;
+  }
+  if (out.finished) finish(s);
+  if (s.req.on_output) s.req.on_output(out);
 }
 
 void Engine::process_token(Sequence& s, const SampleResult& r, RequestOutput& out) {
@@ -174,101 +180,94 @@ void Engine::process_token(Sequence& s, const SampleResult& r, RequestOutput& ou
   out.tokens.push_back(std::move(t));
 }
 
+SchedulerState Engine::scheduler_state() const {
+  SchedulerState st;
+  auto view = [&](RequestId id) {
+    const Sequence& s = *seqs_.at(id);
+    SchedSeq q;
+    q.id = id;
+    q.pending = static_cast<int>(s.tokens.size()) - s.kv.n_tokens;
+    q.computed = s.kv.n_tokens;
+    q.kv_blocks = static_cast<int>(s.kv.blocks.size());
+    q.adapter = s.adapter;
+    q.adapter_pages = s.adapter_pages;
+    return q;
+  };
+  for (RequestId id : running_) st.running.push_back(view(id));
+  for (RequestId id : waiting_) st.waiting.push_back(view(id));
+  st.max_batch_tokens = config_.max_batch_tokens;
+  st.max_num_seqs = config_.max_num_seqs;
+  st.kv_block_size = config_.kv_block_size;
+  st.kv_free_blocks = kv_->n_free_blocks();
+  if (lora_pool_) {
+    st.adapter_pages_total = lora_pool_->n_pages();
+    st.resident_adapters = lora_pool_->residents();
+  }
+  return st;
+}
+
+void Engine::apply(const SchedOp& op) {
+  Sequence& s = *seqs_.at(op.id);
+  switch (op.kind) {
+    case SchedOp::Kind::kAcquireAdapter: {
+      const bool ok = acquire_adapter(s);
+      LPX_CHECK(ok == op.ok);  // the scheduler models the device tier exactly
+      break;
+    }
+    case SchedOp::Kind::kReserve:
+      LPX_CHECK(kv_->reserve(s.kv, op.tokens).is_ok());
+      break;
+    case SchedOp::Kind::kPreempt:
+      preempt(s);
+      running_.erase(std::remove(running_.begin(), running_.end(), s.id), running_.end());
+      waiting_.push_front(s.id);
+      break;
+    case SchedOp::Kind::kAdmit:
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), s.id));
+      s.running = true;
+      running_.push_back(s.id);
+      break;
+  }
+}
+
 Status Engine::step() {
   stats_.steps++;
-  // 1. Schedule: every running sequence gets its pending tokens (decode: 1), within the budget.
-  int budget = config_.max_batch_tokens;
+  // 1. Schedule (engine/scheduler.h), then apply its effects in order: device-tier pins, KV
+  // reservations, preemptions and admissions.
+  const StepPlan sp = plan(scheduler_state());
+  for (const SchedOp& op : sp.ops) apply(op);
   std::vector<Planned> plan;
-  auto pending = [](const Sequence& s) { return static_cast<int>(s.tokens.size()) - s.kv.n_tokens; };
-
-  auto try_reserve = [&](Sequence& s, int n) -> bool {
-    while (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) {
-      // Preempt the most recently admitted running sequence other than s.
-      Sequence* victim = nullptr;
-      for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
-        Sequence* c = seqs_[*it].get();
-        if (c != &s && c->running && std::none_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == c; })) {
-          victim = c;
-          break;
-        }
-      }
-      if (victim == nullptr) return false;
-      preempt(*victim);
-      running_.erase(std::remove(running_.begin(), running_.end(), victim->id), running_.end());
-      waiting_.push_front(victim->id);
-    }
-    return true;
+  plan.reserve(sp.runs.size());
+  for (const StepRun& r : sp.runs) plan.push_back({seqs_.at(r.id).get(), r.n});
+  auto pending = [](const Sequence& s) {
+    return static_cast<int>(s.tokens.size()) - s.kv.n_tokens;
   };
-
-  // Decode tokens first (1 each), oldest first, so running requests keep streaming.
-  std::vector<RequestId> order = running_;
-  for (RequestId id : order) {
-    Sequence& s = *seqs_[id];
-    if (!s.running || pending(s) != 1 || budget <= 0) continue;
-    if (!acquire_adapter(s)) continue;  // its adapter waits for a device slot
-    if (!try_reserve(s, 1)) {
-      preempt(s);
-      running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
-      waiting_.push_front(id);
-      continue;
-    }
-    plan.push_back({&s, 1});
-    budget -= 1;
-  }
-  // Then prefill chunks of running sequences mid-prompt.
-  for (RequestId id : running_) {
-    Sequence& s = *seqs_[id];
-    int n = std::min(pending(s), budget);
-    if (!s.running || pending(s) <= 1 || n <= 0) continue;
-    if (std::any_of(plan.begin(), plan.end(), [&](const Planned& p) { return p.s == &s; })) continue;
-    if (!acquire_adapter(s)) continue;
-    if (!try_reserve(s, n)) continue;
-    plan.push_back({&s, n});
-    budget -= n;
-  }
-  // Then admit waiting requests (FIFO) while there is room.
-  // A request whose adapter finds no device slot is passed over (it keeps its place in the queue).
-  for (auto wit = waiting_.begin(); wit != waiting_.end() && budget > 0 &&
-                                    static_cast<int>(running_.size()) < config_.max_num_seqs;) {
-    Sequence& s = *seqs_[*wit];
-    int n = std::min(pending(s), budget);
-    if (!acquire_adapter(s)) {
-      ++wit;
-      continue;
-    }
-    if (!kv_->reserve(s.kv, s.kv.n_tokens + n).is_ok()) break;
-    wit = waiting_.erase(wit);
-    s.running = true;
-    running_.push_back(s.id);
-    plan.push_back({&s, n});
-    budget -= n;
-  }
   if (plan.empty()) {
     if (lora_pool_) lora_pool_->unpin_all();
     step_adapters_.clear();
-    if (!waiting_.empty() && running_.empty()) {
+    if (sp.fail) {
       // Nothing fits even alone: fail the head request rather than spin.
-      Sequence& s = *seqs_[waiting_.front()];
+      Sequence& s = *seqs_.at(*sp.fail);
+      LPX_CHECK(waiting_.front() == s.id);
       waiting_.pop_front();
       RequestOutput out;
-      out.id = s.id;
       out.finished = true;
       out.reason = FinishReason::kError;
       out.error = resource_exhausted("KV cache too small for this request");
-      finish(s, FinishReason::kError);
-      if (s.req.on_output) s.req.on_output(out);
+      emit(s, std::move(out));
       seqs_.erase(s.id);
     }
     return Status::ok();
   }
 
-  // 2. Forward all planned tokens in one batch; rows of one adapter are adjacent (one segment).
+  // 2. Forward all planned tokens in one batch; rows of one adapter are adjacent (one segment),
+  // grouped by AdapterId (base-model rows first).
   std::stable_sort(plan.begin(), plan.end(), [&](const Planned& a, const Planned& b) {
-    auto key = [&](const Planned& p) -> const void* {
-      auto it = step_adapters_.find(p.s);
-      return it == step_adapters_.end() ? nullptr : static_cast<const void*>(it->second);
+    auto key = [&](const Planned& p) {
+      const DeviceAdapter* d = step_adapter(*p.s);
+      return d == nullptr ? AdapterId() : d->id;
     };
-    return std::less<const void*>()(key(a), key(b));
+    return key(a) < key(b);
   });
   const bool with_lora = build_lora_batch(plan);
   std::vector<ForwardSeq> fseqs;
@@ -286,12 +285,10 @@ Status Engine::step() {
   if (!st.is_ok()) {
     for (const Planned& p : plan) {
       RequestOutput out;
-      out.id = p.s->id;
       out.finished = true;
       out.reason = FinishReason::kError;
       out.error = st;
-      finish(*p.s, FinishReason::kError, st);
-      if (p.s->req.on_output) p.s->req.on_output(out);
+      emit(*p.s, std::move(out));
     }
   } else {
     // 3. Sample for every sequence whose known tokens are all computed now.
@@ -301,12 +298,8 @@ Status Engine::step() {
       if (pending(s) != 0) continue;  // mid-prefill chunk
       SampleResult r = s.sampler.sample(std::span<const float>(logits_.data() + i * V, V));
       RequestOutput out;
-      out.id = s.id;
       process_token(s, r, out);
-      out.prompt_tokens = s.n_prompt;
-      out.completion_tokens = s.n_generated;
-      if (out.finished) finish(s, out.reason);
-      if (s.req.on_output) s.req.on_output(out);
+      emit(s, std::move(out));
     }
   }
   // 4. Drop finished sequences.
@@ -323,11 +316,16 @@ Status Engine::step() {
 
 bool Engine::acquire_adapter(Sequence& s) {
   if (!s.req.lora) return true;
-  if (step_adapters_.count(&s)) return true;
+  if (step_adapters_.count(s.id)) return true;
   auto r = lora_pool_->acquire(s.req.lora->key(), s.req.lora->adapter());
   if (!r.is_ok()) return false;  // resource_exhausted: every resident adapter is in this step
-  step_adapters_[&s] = r.value();
+  step_adapters_[s.id] = r.value();
   return true;
+}
+
+const DeviceAdapter* Engine::step_adapter(const Sequence& s) const {
+  auto it = step_adapters_.find(s.id);
+  return it == step_adapters_.end() ? nullptr : it->second;
 }
 
 bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
@@ -338,17 +336,19 @@ bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
     for (auto& v : layer) v.clear();
   lora_batch_.max_rank = 0;
   int64_t row = 0;
+  AdapterId prev;  // the adapter of the previous rows (none: base model)
   for (const auto& [s, n] : plan) {
-    auto it = step_adapters_.find(s);
-    if (it != step_adapters_.end()) {
-      const DeviceAdapter* d = it->second;
+    const DeviceAdapter* d = step_adapter(*s);
+    if (d != nullptr) {
+      // Rows are sorted by adapter: the same adapter as the previous rows extends its segments.
+      const bool extend = d->id == prev;
       for (int64_t l = 0; l < L; ++l) {
         for (int m = 0; m < kNumLoraModules; ++m) {
           const kernels::LoraSegment& view = d->views[static_cast<size_t>(l)][static_cast<size_t>(m)];
           if (view.a.data == nullptr) continue;
           auto& segs = lora_batch_.segments[static_cast<size_t>(l)][static_cast<size_t>(m)];
-          if (!segs.empty() && segs.back().row_end == row && segs.back().a.data == view.a.data) {
-            segs.back().row_end = row + n;  // same adapter as the previous rows: extend its segment
+          if (extend) {
+            segs.back().row_end = row + n;
           } else {
             kernels::LoraSegment seg = view;
             seg.row_begin = row;
@@ -359,6 +359,7 @@ bool Engine::build_lora_batch(const std::vector<Planned>& plan) {
         }
       }
     }
+    prev = d == nullptr ? AdapterId() : d->id;
     row += n;
   }
   return lora_batch_.max_rank > 0;

@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "core/status.h"
+#include "engine/prompt.h"
+#include "engine/request_id.h"
 #include "engine/sampling.h"
+#include "engine/scheduler.h"
 #include "engine/stop_checker.h"
 #include "kv/kv_cache.h"
 #include "lora/device_pool.h"
@@ -24,7 +27,6 @@
 namespace lpx {
 
 class ThreadPool;
-using RequestId = uint64_t;
 
 enum class FinishReason { kNone = 0, kStop, kLength, kCancelled, kError };
 const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
@@ -37,7 +39,7 @@ struct TokenOutput {
 };
 
 struct RequestOutput {
-  RequestId id = 0;
+  RequestId id;
   std::vector<TokenOutput> tokens;  // produced in this step (0 or 1; the final flush may add text)
   std::string tail_text;            // text released at the finish (held back until then)
   bool finished = false;
@@ -90,7 +92,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and queues a request. invalid_argument for an empty/too-long prompt or bad params.
+  // Validates and queues a request. invalid_argument for an empty/too-long prompt, a token id
+  // outside the vocabulary (validate_prompt, field "prompt") or bad params (the param's field).
   Result<RequestId> add_request(GenerationRequest request);
   // Finishes a request with FinishReason::kCancelled and frees its KV blocks (no-op if unknown).
   void cancel(RequestId id);
@@ -103,20 +106,31 @@ class Engine {
 
   EngineStats stats() const;
   int max_model_len() const { return max_model_len_; }
+  // What add_request checks a prompt against (engine/prompt.h).
+  PromptLimits prompt_limits() const { return lpx::prompt_limits(model_, max_model_len_); }
   const KvCache& kv_cache() const { return *kv_; }
 
  private:
   struct Sequence;
-  void finish(Sequence& s, FinishReason reason, Status error = Status::ok());
+  void finish(Sequence& s);
   void preempt(Sequence& s);
   void process_token(Sequence& s, const SampleResult& r, RequestOutput& out);
-  // Makes s's adapter resident in the device tier for this step; false when it must wait.
+  // The one way outputs leave the engine: fills id and token counts (an error reports none),
+  // finishes the sequence when `out` is final (KV blocks and adapter lease released first), then
+  // calls the request's callback.
+  void emit(Sequence& s, RequestOutput out);
+  // The scheduler's view of the engine (engine/scheduler.h), and the plan's effects applied.
+  SchedulerState scheduler_state() const;
+  void apply(const SchedOp& op);
+  // Pins s's adapter in the device tier for this step; false when it must wait.
   bool acquire_adapter(Sequence& s);
   // One sequence's share of a step: n new tokens.
   struct Planned {
     Sequence* s;
     int n;
   };
+  // The device-tier adapter s uses in this step (null: the base model).
+  const DeviceAdapter* step_adapter(const Sequence& s) const;
   // Fills lora_batch_ for the planned rows (in plan order); false when none uses an adapter.
   bool build_lora_batch(const std::vector<Planned>& plan);
 
@@ -126,14 +140,14 @@ class Engine {
   int max_model_len_ = 0;
   std::unique_ptr<KvCache> kv_;
   LlamaModel llama_;
-  RequestId next_id_ = 1;
+  uint64_t next_id_ = 1;
   std::unordered_map<RequestId, std::unique_ptr<Sequence>> seqs_;
   std::deque<RequestId> waiting_;
   std::vector<RequestId> running_;  // in admission order
   EngineStats stats_;
   std::vector<float> logits_;
   std::unique_ptr<DevicePool> lora_pool_;  // the device tier; null when adapters are disabled
-  std::unordered_map<Sequence*, const DeviceAdapter*> step_adapters_;
+  std::unordered_map<RequestId, const DeviceAdapter*> step_adapters_;  // pinned for this step
   LoraBatch lora_batch_;
 };
 

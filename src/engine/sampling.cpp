@@ -378,33 +378,48 @@ Scratch& scratch() {
 Status SamplingParams::validate() const {
   auto in = [](float v, float lo, float hi) { return v >= lo && v <= hi; };  // false for NaN
   if (!in(temperature, 0.0f, 2.0f)) {
-    return invalid_argument("temperature must be in [0, 2], got " + fmt(temperature));
+    return invalid_field("temperature", "temperature must be in [0, 2], got " + fmt(temperature));
   }
-  if (!(top_p > 0.0f && top_p <= 1.0f)) return invalid_argument("top_p must be in (0, 1], got " + fmt(top_p));
+  if (!(top_p > 0.0f && top_p <= 1.0f)) {
+    return invalid_field("top_p", "top_p must be in (0, 1], got " + fmt(top_p));
+  }
   if (top_k < -1) {
-    return invalid_argument("top_k must be -1, 0 (disabled) or >= 1, got " + std::to_string(top_k));
+    return invalid_field("top_k",
+                         "top_k must be -1, 0 (disabled) or >= 1, got " + std::to_string(top_k));
   }
-  if (!in(min_p, 0.0f, 1.0f)) return invalid_argument("min_p must be in [0, 1], got " + fmt(min_p));
+  if (!in(min_p, 0.0f, 1.0f)) {
+    return invalid_field("min_p", "min_p must be in [0, 1], got " + fmt(min_p));
+  }
   if (!(repetition_penalty > 0.0f && std::isfinite(repetition_penalty))) {
-    return invalid_argument("repetition_penalty must be > 0, got " + fmt(repetition_penalty));
+    return invalid_field("repetition_penalty",
+                         "repetition_penalty must be > 0, got " + fmt(repetition_penalty));
   }
   if (!in(presence_penalty, -2.0f, 2.0f)) {
-    return invalid_argument("presence_penalty must be in [-2, 2], got " + fmt(presence_penalty));
+    return invalid_field("presence_penalty",
+                         "presence_penalty must be in [-2, 2], got " + fmt(presence_penalty));
   }
   if (!in(frequency_penalty, -2.0f, 2.0f)) {
-    return invalid_argument("frequency_penalty must be in [-2, 2], got " + fmt(frequency_penalty));
+    return invalid_field("frequency_penalty",
+                         "frequency_penalty must be in [-2, 2], got " + fmt(frequency_penalty));
   }
-  if (max_tokens < 1) return invalid_argument("max_tokens must be >= 1, got " + std::to_string(max_tokens));
+  if (max_tokens < 1) {
+    return invalid_field("max_tokens",
+                         "max_tokens must be >= 1, got " + std::to_string(max_tokens));
+  }
   if (logprobs < 0 || logprobs > 20) {
-    return invalid_argument("logprobs must be in [0, 20], got " + std::to_string(logprobs));
+    return invalid_field("logprobs",
+                         "logprobs must be in [0, 20], got " + std::to_string(logprobs));
   }
   for (size_t i = 0; i < stop.size(); ++i) {
-    if (stop[i].empty()) return invalid_argument("stop[" + std::to_string(i) + "] must not be empty");
+    if (stop[i].empty()) {
+      return invalid_field("stop", "stop[" + std::to_string(i) + "] must not be empty");
+    }
   }
   for (size_t i = 0; i < stop_token_ids.size(); ++i) {
     if (stop_token_ids[i] < 0) {
-      return invalid_argument("stop_token_ids[" + std::to_string(i) + "] must be >= 0, got " +
-                              std::to_string(stop_token_ids[i]));
+      return invalid_field("stop_token_ids", "stop_token_ids[" + std::to_string(i) +
+                                                 "] must be >= 0, got " +
+                                                 std::to_string(stop_token_ids[i]));
     }
   }
   return Status::ok();

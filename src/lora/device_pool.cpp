@@ -157,6 +157,7 @@ Result<const DeviceAdapter*> DevicePool::acquire(const std::string& key, const A
     first = find_run(need);
   }
   DeviceAdapter& d = map_[key];
+  d.id = id_of(key);
   d.key = key;
   d.host = adapter;
   d.n_pages = need;
@@ -165,6 +166,12 @@ Result<const DeviceAdapter*> DevicePool::acquire(const std::string& key, const A
   lru_.push_back(key);
   counters_.loads++;
   return &d;
+}
+
+AdapterId DevicePool::id_of(const std::string& key) {
+  auto [it, added] = ids_.try_emplace(key, AdapterId(next_id_));
+  if (added) next_id_++;
+  return it->second;
 }
 
 void DevicePool::unpin_all() {
@@ -183,5 +190,15 @@ void DevicePool::evict(const std::string& key) {
 CacheCounters DevicePool::counters() const { return counters_; }
 
 std::vector<std::string> DevicePool::lru_order() const { return {lru_.begin(), lru_.end()}; }
+
+std::vector<DevicePool::Resident> DevicePool::residents() const {
+  std::vector<Resident> out;
+  out.reserve(lru_.size());
+  for (const std::string& k : lru_) {
+    const DeviceAdapter& d = map_.at(k);
+    out.push_back(Resident{d.id, d.n_pages});
+  }
+  return out;
+}
 
 }  // namespace lpx

@@ -6,8 +6,11 @@
 // The CPU backend's "device" memory is host RAM; a CUDA backend would allocate it on the GPU.
 #pragma once
 
-#include <cstdint>
 #include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <list>
 #include <string>
 #include <unordered_map>
@@ -17,6 +20,29 @@
 #include "lora/adapter.h"
 #include "lora/cache_counters.h"
 #include "model/config.h"
+
+namespace lpx {
+
+// A device-tier adapter's identity: one per distinct adapter key (name + content signature), given
+// by the pool the first time it sees the key and kept across eviction and reload. A distinct type
+// (explicit construction, comparison, hashing); 0 is "no adapter" (the base model).
+struct AdapterId {
+  uint64_t value = 0;
+
+  constexpr AdapterId() = default;
+  constexpr explicit AdapterId(uint64_t v) : value(v) {}
+  constexpr explicit operator bool() const { return value != 0; }
+  friend constexpr auto operator<=>(const AdapterId&, const AdapterId&) = default;
+};
+
+}  // namespace lpx
+
+template <>
+struct std::hash<lpx::AdapterId> {
+  size_t operator()(const lpx::AdapterId& id) const noexcept {
+    return std::hash<uint64_t>()(id.value);
+  }
+};
 
 namespace lpx {
 
@@ -33,6 +59,7 @@ int64_t lora_floats_per_rank(const ModelConfig& base);
 
 // A resident adapter's kernel view: per layer/module, A [r, K] and B [N, r] inside the pool.
 struct DeviceAdapter {
+  AdapterId id;     // id_of(key)
   std::string key;  // name + signature
   AdapterPtr host;
   std::vector<std::array<kernels::LoraSegment, kNumLoraModules>> views;  // rows unset; a.data null if absent
@@ -48,6 +75,8 @@ class DevicePool {
   // kResourceExhausted when it cannot fit even after evicting every unpinned adapter (the caller
   // keeps the request waiting). kInvalidArgument when it is larger than the whole pool.
   Result<const DeviceAdapter*> acquire(const std::string& key, const AdapterPtr& adapter);
+  // The AdapterId of `key` (assigned on first use; the same key always gets the same id).
+  AdapterId id_of(const std::string& key);
   // Drops every pin (end of a step).
   void unpin_all();
   void evict(const std::string& key);  // when unpinned (store removal)
@@ -59,6 +88,12 @@ class DevicePool {
   size_t bytes() const { return pool_.size() * sizeof(float); }
   CacheCounters counters() const;
   std::vector<std::string> lru_order() const;
+  // Resident adapters, least recently used first: their ids and pages (the scheduler's view).
+  struct Resident {
+    AdapterId id;
+    int pages = 0;
+  };
+  std::vector<Resident> residents() const;
 
  private:
   int find_run(int n) const;  // first fit; -1 if none
@@ -72,6 +107,8 @@ class DevicePool {
   std::vector<DeviceAdapter*> owner_;  // page -> resident adapter, null when free
   std::unordered_map<std::string, DeviceAdapter> map_;
   std::list<std::string> lru_;  // front = least recently used
+  std::unordered_map<std::string, AdapterId> ids_;
+  uint64_t next_id_ = 1;
   CacheCounters counters_;
 };
 

@@ -1,5 +1,7 @@
 // Per-step LoRA work for the forward pass: for each layer and adapted projection, the segments of
-// batch rows that share an adapter (Punica SGMV). Built by the LoRA manager on the engine thread.
+// batch rows that share an adapter (Punica SGMV). Built by the engine on its thread: rows are
+// sorted by the adapter's id (engine: AdapterId, never a pointer value), so each adapter's rows are
+// one contiguous segment per projection.
 #pragma once
 
 #include <array>

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "engine/prompt.h"
 #include "server/openai_protocol.h"
 
 namespace lpx::server {
@@ -498,12 +499,15 @@ void HttpServer::Impl::handle_generation(Endpoint ep, const httplib::Request& re
     lease = std::move(l).value();
   }
 
-  // Prompts -> token ids.
+  // Prompts -> token ids, checked against the vocabulary and the context length.
   const Tokenizer& tok = *model.tokenizer;
+  const char* prompt_param = call->chat ? "messages" : "prompt";
   if (call->chat) {
-    auto text = model.render_chat(api.messages, /*add_generation_prompt=*/true);
-    if (!text.is_ok()) return early_fail(bad_request(text.status().message(), "messages"), api.model);
-    call->prompt_ids.push_back(tok.encode(*text, false));
+    auto ids = encode_chat(model, api.messages, prompt_param);
+    if (!ids.is_ok()) {
+      return early_fail(bad_request(ids.status().message(), ids.status().field()), api.model);
+    }
+    call->prompt_ids.push_back(std::move(ids).value());
     call->echo_text.emplace_back();
   } else {
     for (const PromptInput& p : api.prompts) {
@@ -511,31 +515,18 @@ void HttpServer::Impl::handle_generation(Endpoint ep, const httplib::Request& re
         call->prompt_ids.push_back(p.tokens);
         call->echo_text.push_back(tok.decode(p.tokens, /*skip_special_tokens=*/true));
       } else {
-        call->prompt_ids.push_back(tok.encode(p.text, true));
+        call->prompt_ids.push_back(encode_text(model, p.text, /*add_special=*/true));
         call->echo_text.push_back(p.text);
       }
     }
   }
-  const char* prompt_param = call->chat ? "messages" : "prompt";
-  const int32_t vocab = static_cast<int32_t>(model.config.vocab_size);
+  const PromptLimits limits = prompt_limits(model, backend.max_model_len);
   for (const auto& ids : call->prompt_ids) {
-    for (int32_t t : ids) {
-      if (t >= vocab) {
-        return early_fail(bad_request("token id " + std::to_string(t) + " is outside the vocabulary (" +
-                                          std::to_string(vocab) + " tokens)",
-                                      prompt_param),
-                          api.model);
-      }
-    }
-    if (static_cast<int>(ids.size()) >= backend.max_model_len) {
-      return early_fail(bad_request("This model's maximum context length is " + std::to_string(backend.max_model_len) +
-                                        " tokens, but the prompt has " + std::to_string(ids.size()) +
-                                        " tokens (prompt + at least 1 generated token must fit)",
-                                    prompt_param),
-                        api.model);
+    if (Status st = validate_prompt(ids, limits, prompt_param); !st.is_ok()) {
+      return early_fail(error_from_status(st), api.model);
     }
   }
-  if (!api.max_tokens_set) api.params.max_tokens = backend.max_model_len;
+  if (!api.max_tokens_set) api.params.max_tokens = default_max_tokens(limits);
 
   // Engine requests: prompt-major, n per prompt.
   std::vector<GenerationRequest> reqs;
@@ -577,9 +568,8 @@ void HttpServer::Impl::handle_generation(Endpoint ep, const httplib::Request& re
     call->channel->wait(kPollInterval, &got);
     for (ChannelEvent& e : got) {
       if (e.kind == ChannelEvent::Kind::kRejected) {
-        const std::string& m = e.status.message();
-        const bool about_prompt = e.status.code() == StatusCode::kInvalidArgument &&
-                                  (m.find("prompt") != std::string::npos || m.find("token") != std::string::npos);
+        // The engine names the prompt "prompt"; a chat call's prompt is its messages.
+        const bool about_prompt = e.status.field() == "prompt";
         ApiError err = error_from_status(e.status, about_prompt ? prompt_param : "");
         call->recorded = true;  // recorded here with the right status
         in_flight.fetch_sub(1);

@@ -20,7 +20,7 @@
 #include "core/status.h"
 #include "lora/manager.h"
 #include "model/model.h"
-#include "server/engine_loop.h"
+#include "engine/engine_loop.h"
 #include "server/metrics.h"
 
 namespace lpx::server {

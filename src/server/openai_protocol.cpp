@@ -273,7 +273,7 @@ ApiError bad_request(std::string message, std::string param) {
 ApiError error_from_status(const Status& status, std::string param) {
   ApiError e;
   e.message = status.message();
-  e.param = std::move(param);
+  e.param = param.empty() ? status.field() : std::move(param);
   switch (status.code()) {
     case StatusCode::kInvalidArgument:
       e.status = 400;
@@ -441,10 +441,7 @@ std::optional<ApiError> parse_request(Endpoint endpoint, const Json& body, ApiRe
   }
   LPX_TRY_API(f.string("user", &r.user));
 
-  if (Status s = p.validate(); !s.is_ok()) {
-    const std::string& m = s.message();
-    return bad_request(m, m.substr(0, m.find(' ')));
-  }
+  if (Status s = p.validate(); !s.is_ok()) return error_from_status(s);
   *out = std::move(r);
   return std::nullopt;
 }

@@ -30,7 +30,8 @@ struct ApiError {
 
 ApiError bad_request(std::string message, std::string param = "");
 // Maps a Status to an HTTP status and error type: invalid_argument 400, not_found 404,
-// resource_exhausted 429, unavailable 503, anything else 500.
+// resource_exhausted 429, unavailable 503, anything else 500. The error's param is `param`, or
+// when that is empty the field the Status names (Status::field()).
 ApiError error_from_status(const Status& status, std::string param = "");
 Json error_json(const ApiError& e);
 

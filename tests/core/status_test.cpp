@@ -24,6 +24,21 @@ TEST(Status, OkAndError) {
   EXPECT_EQ(s.to_string(), "corrupt: model.safetensors: bad header");
 }
 
+TEST(Status, CarriesTheOffendingField) {
+  EXPECT_EQ(invalid_argument("bad").field(), "");
+  Status s = invalid_field("temperature", "temperature must be in [0, 2], got 3");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.field(), "temperature");
+  EXPECT_EQ(s.message(), "temperature must be in [0, 2], got 3");
+  // The field is not part of the text.
+  EXPECT_EQ(s.to_string(), "invalid argument: temperature must be in [0, 2], got 3");
+  EXPECT_EQ(s.with_context("request 1").field(), "temperature");
+  EXPECT_EQ(not_found("x").with_field("model").field(), "model");
+  EXPECT_EQ(Status::ok().with_field("model").field(), "");  // ok stays plain ok
+  Result<int> r = invalid_field("n", "n must be >= 1");
+  EXPECT_EQ(r.status().field(), "n");
+}
+
 TEST(Result, PropagatesErrors) {
   EXPECT_EQ(doubled(3).value(), 6);
   auto r = doubled(-1);

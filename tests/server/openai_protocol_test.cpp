@@ -260,6 +260,25 @@ TEST(OpenAiProtocol, StatusMapping) {
   EXPECT_EQ(error_from_status(io_error("x")).status, 500);
 }
 
+TEST(OpenAiProtocol, ParamComesFromTheStatusField) {
+  EXPECT_EQ(error_from_status(invalid_field("top_k", "top_k must be >= -1")).param, "top_k");
+  EXPECT_EQ(error_from_status(invalid_argument("a prompt problem")).param, "");  // no text search
+  // An explicit param wins.
+  EXPECT_EQ(error_from_status(invalid_field("prompt", "x"), "messages").param, "messages");
+  // Sampling parameters the engine validates carry their own name.
+  SamplingParams p;
+  p.frequency_penalty = 3;
+  ApiError e = error_from_status(p.validate());
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(e.param, "frequency_penalty");
+  p = SamplingParams{};
+  p.max_tokens = 0;
+  EXPECT_EQ(error_from_status(p.validate()).param, "max_tokens");
+  p = SamplingParams{};
+  p.stop = {"ok", ""};
+  EXPECT_EQ(error_from_status(p.validate()).param, "stop");
+}
+
 TEST(OpenAiProtocol, CompletionResponseShape) {
   Json choices = Json::array({completion_choice(0, " c a t", nullptr, finish_reason_json(FinishReason::kStop))});
   Json r = completion_response("cmpl-1", 1700000000, "base", choices, Usage{5, 4});

@@ -1,6 +1,6 @@
 // The engine thread: submissions are all-or-nothing, outputs reach the right channel and choice,
 // cancellation finishes requests at once, stop() refuses new work. Runs on the demo base model.
-#include "server/engine_loop.h"
+#include "engine/engine_loop.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include "model/model.h"
 
-namespace lpx::server {
+namespace lpx {
 namespace {
 
 using namespace std::chrono_literals;
@@ -195,4 +195,4 @@ TEST(RequestChannel, ClosedChannelDropsEvents) {
 }
 
 }  // namespace
-}  // namespace lpx::server
+}  // namespace lpx

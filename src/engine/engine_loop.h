@@ -19,7 +19,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 
-namespace lpx::server {
+namespace lpx {
 
 using Clock = std::chrono::steady_clock;
 
@@ -114,4 +114,4 @@ class EngineLoop {
   std::vector<ChannelPtr> done_;  // every request finished; kDone goes out once the engine dropped them
 };
 
-}  // namespace lpx::server
+}  // namespace lpx

@@ -1,12 +1,12 @@
 // EngineLoop: the engine thread and its message queue (see engine_loop.h).
-#include "server/engine_loop.h"
+#include "engine/engine_loop.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "core/log.h"
 
-namespace lpx::server {
+namespace lpx {
 
 void RequestChannel::push(ChannelEvent event) {
   {
@@ -244,4 +244,4 @@ void EngineLoop::run() {
   }
 }
 
-}  // namespace lpx::server
+}  // namespace lpx
