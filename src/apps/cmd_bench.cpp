@@ -10,16 +10,16 @@
 #include "apps/commands.h"
 #include "apps/common_flags.h"
 #include "core/file_util.h"
-#include "core/membw.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/ops.h"
 #include "lora/adapter_loader.h"
 #include "lora/device_pool.h"
 #include "lora/manager.h"
-#include "lora/synthetic_adapter.h"
 #include "model/model.h"
-#include "model/synthetic.h"
+#include "testing/membw.h"
+#include "testing/synthetic_adapter.h"
+#include "testing/synthetic_model.h"
 
 namespace lpx {
 namespace {
