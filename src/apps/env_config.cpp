@@ -50,7 +50,9 @@ void read_matmul(const char* env, EnvConfig* c) {
 }  // namespace
 
 EnvConfig read_env_config(const EnvLookup& lookup) {
-  auto get = [&](const char* name) -> const char* { return lookup ? lookup(name) : std::getenv(name); };
+  auto get = [&](const char* name) -> const char* {
+    return lookup ? lookup(name) : std::getenv(name);
+  };
   EnvConfig c;
   read_isa(get("LPX_ISA"), &c);
   read_matmul(get("LPX_MATMUL"), &c);
@@ -59,7 +61,9 @@ EnvConfig read_env_config(const EnvLookup& lookup) {
     const int n = std::atoi(env);
     if (n > 0) c.num_threads = n;
   }
-  if (const char* env = get("LPX_PREPACK"); env != nullptr && std::strcmp(env, "0") == 0) c.prepack = false;
+  if (const char* env = get("LPX_PREPACK"); env != nullptr && std::strcmp(env, "0") == 0) {
+    c.prepack = false;
+  }
   return c;
 }
 

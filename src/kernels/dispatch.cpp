@@ -152,10 +152,10 @@ Isa best_isa() {
   return Isa::kScalar;
 }
 
-// Default (no KernelOptions::precision): bf16 activations with vdpbf16ps where the CPU runs it
-// faster than f32 FMAs and has no AMX (AMD Zen 4/5): the small-M GEMV and the blocked GEMM then do
-// the same arithmetic per row, so a request's output still does not depend on its batch. Elsewhere
-// exact f32 products (AMX would round differently from the vdpbf16ps GEMV, breaking that invariant).
+// Default (none given): bf16 activations with vdpbf16ps where the CPU runs it faster than f32
+// FMAs and has no AMX (AMD Zen 4/5): the small-M GEMV and the blocked GEMM then do the same
+// arithmetic per row, so a request's output still does not depend on its batch. Elsewhere exact
+// f32 products (AMX would round differently from the vdpbf16ps GEMV, breaking that invariant).
 MatmulPrecision default_precision(bool bf16_fast, bool amx_ok) {
   return bf16_fast && !amx_ok ? MatmulPrecision::kBf16Dot : MatmulPrecision::kExact;
 }
@@ -264,8 +264,9 @@ MatmulPrecision matmul_precision() { return static_cast<MatmulPrecision>(state()
 Status configure(const KernelOptions& o) {
   State& st = state();
   st.amx_enabled.store(o.amx);
-  st.precision.store(static_cast<int>(o.precision ? *o.precision
-                                                  : default_precision(st.bf16_cpu && st.bf16_fast, st.amx_ok)));
+  const MatmulPrecision p =
+      o.precision ? *o.precision : default_precision(st.bf16_cpu && st.bf16_fast, st.amx_ok);
+  st.precision.store(static_cast<int>(p));
   return o.isa ? set_isa(*o.isa) : set_isa(best_isa());
 }
 

@@ -33,8 +33,9 @@ EnvConfig read(const std::map<std::string, std::string>& vars) {
 std::string best_isa_name() { return kernels::isa_name(kernels::available_isas().back()); }
 
 TEST(EnvConfig, DefaultsWhenNothingIsSet) {
-  for (const auto& vars : {std::map<std::string, std::string>{},
-                           {{"LPX_ISA", ""}, {"LPX_MATMUL", ""}, {"LPX_AMX", ""}, {"LPX_PREPACK", ""}}}) {
+  const std::map<std::string, std::string> empty_values = {
+      {"LPX_ISA", ""}, {"LPX_MATMUL", ""}, {"LPX_AMX", ""}, {"LPX_PREPACK", ""}};
+  for (const auto& vars : {std::map<std::string, std::string>{}, empty_values}) {
     EnvConfig c = read(vars);
     EXPECT_FALSE(c.kernels.isa.has_value());
     EXPECT_FALSE(c.kernels.precision.has_value());
@@ -55,7 +56,8 @@ TEST(EnvConfig, IsaNamesAndWarnings) {
   EnvConfig c = read({{"LPX_ISA", "neon"}});
   EXPECT_FALSE(c.kernels.isa.has_value());
   ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_EQ(c.warnings[0], "LPX_ISA=neon is not one of scalar|avx2|avx512; using " + best_isa_name());
+  EXPECT_EQ(c.warnings[0],
+            "LPX_ISA=neon is not one of scalar|avx2|avx512; using " + best_isa_name());
   const auto avail = kernels::available_isas();
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
     if (std::find(avail.begin(), avail.end(), isa) != avail.end()) continue;
@@ -63,13 +65,16 @@ TEST(EnvConfig, IsaNamesAndWarnings) {
     c = read({{"LPX_ISA", name}});
     EXPECT_FALSE(c.kernels.isa.has_value());
     ASSERT_EQ(c.warnings.size(), 1u);
-    EXPECT_EQ(c.warnings[0], "LPX_ISA=" + name + " is not available on this CPU/build; using " + best_isa_name());
+    EXPECT_EQ(c.warnings[0],
+              "LPX_ISA=" + name + " is not available on this CPU/build; using " + best_isa_name());
   }
 }
 
 TEST(EnvConfig, MatmulPrecisionNamesAndWarning) {
   const std::pair<const char*, MatmulPrecision> names[] = {
-      {"exact", MatmulPrecision::kExact}, {"bf16dot", MatmulPrecision::kBf16Dot}, {"auto", MatmulPrecision::kAuto}};
+      {"exact", MatmulPrecision::kExact},
+      {"bf16dot", MatmulPrecision::kBf16Dot},
+      {"auto", MatmulPrecision::kAuto}};
   for (const auto& [name, p] : names) {
     EnvConfig c = read({{"LPX_MATMUL", name}});
     ASSERT_TRUE(c.kernels.precision.has_value());
@@ -89,7 +94,9 @@ TEST(EnvConfig, AmxThreadsAndPrepack) {
   EXPECT_TRUE(read({{"LPX_AMX", "off"}}).kernels.amx);  // only "0" disallows
   EXPECT_EQ(read({{"LPX_NUM_THREADS", "6"}}).num_threads, 6);
   EXPECT_EQ(read({{"LPX_NUM_THREADS", "3x"}}).num_threads, 3);  // atoi: leading digits
-  for (const char* v : {"0", "-2", "many"}) EXPECT_EQ(read({{"LPX_NUM_THREADS", v}}).num_threads, 0) << v;
+  for (const char* v : {"0", "-2", "many"}) {
+    EXPECT_EQ(read({{"LPX_NUM_THREADS", v}}).num_threads, 0) << v;
+  }
   EXPECT_FALSE(read({{"LPX_PREPACK", "0"}}).prepack);
   for (const char* v : {"1", "no", "00"}) EXPECT_TRUE(read({{"LPX_PREPACK", v}}).prepack) << v;
 }
@@ -214,7 +221,8 @@ TEST(CliEnvNames, MalformedNimValuesAreRefused) {
   for (const auto& [name, value] : bad) {
     ScopedEnv env(std::map<std::string, std::string>{{name, value}});
     CLI::App app;
-    EXPECT_THROW(parse_cli(app, {"serve", "-m", "/no/model"}), CLI::ParseError) << name << "=" << value;
+    EXPECT_THROW(parse_cli(app, {"serve", "-m", "/no/model"}), CLI::ParseError)
+        << name << "=" << value;
   }
 }
 
