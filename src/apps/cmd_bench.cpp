@@ -10,16 +10,16 @@
 #include "apps/commands.h"
 #include "apps/common_flags.h"
 #include "core/file_util.h"
-#include "core/membw.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/ops.h"
 #include "lora/adapter_loader.h"
 #include "lora/device_pool.h"
 #include "lora/manager.h"
-#include "lora/synthetic_adapter.h"
 #include "model/model.h"
-#include "model/synthetic.h"
+#include "testing/membw.h"
+#include "testing/synthetic_adapter.h"
+#include "testing/synthetic_model.h"
 
 namespace lpx {
 namespace {
@@ -28,6 +28,7 @@ struct BenchArgs {
   std::string model_dir, synthetic, cache_dir = "build/synthetic", dtype = "auto", json_out;
   int prompt_tokens = 512, decode_tokens = 64, batch = 1, threads = 0, reps = 2;
   bool json = false, skip_bandwidth = false;
+  bool prepack = true;  // env LPX_PREPACK (EnvConfig::prepack)
   int adapters = 0, lora_rank = 16, gpu_slots = 0;
   std::vector<int> mixed_ranks;
   std::vector<int> cold_load_ranks;
@@ -74,8 +75,9 @@ std::pair<double, double> cold_load_ms(const Model& m, const std::string& cache_
 
 }  // namespace
 
-std::function<int()> add_bench_command(CLI::App& app) {
+std::function<int()> add_bench_command(CLI::App& app, const EnvConfig& env) {
   auto a = std::make_shared<BenchArgs>();
+  a->prepack = env.prepack;
   CLI::App* sub = app.add_subcommand("bench", "Measure prefill/decode tokens/s and the memory-bandwidth roofline");
   sub->add_option("-m,--model", a->model_dir, "Model folder to benchmark");
   sub->add_option("--synthetic", a->synthetic, "Random-weight model of a real shape: smollm2-135m, tinyllama-1.1b");
@@ -123,6 +125,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
     ModelLoadOptions lo;
     lo.progress_log = !a->json;
     lo.quantize_q8 = a->dtype == "q8";
+    lo.prepack_bf16 = a->prepack;
     auto loaded = Model::load(dir, lo);
     if (!loaded.is_ok()) {
       std::fprintf(stderr, "loraplex bench: %s\n", loaded.status().to_string().c_str());

@@ -116,8 +116,9 @@ int run_one(const Model& model, Engine& engine, const GenerateArgs& a, const std
 
 }  // namespace
 
-std::function<int()> add_generate_command(CLI::App& app) {
+std::function<int()> add_generate_command(CLI::App& app, const EnvConfig& env) {
   auto a = std::make_shared<GenerateArgs>();
+  a->model.prepack = env.prepack;
   CLI::App* sub = app.add_subcommand(
       "generate", "Generate text from a prompt (--prompt), a chat message (--chat) or interactively");
   add_model_flags(sub, &a->model);

@@ -234,8 +234,9 @@ int run_serve(const ServeArgs& a) {
 
 }  // namespace
 
-std::function<int()> add_serve_command(CLI::App& app) {
+std::function<int()> add_serve_command(CLI::App& app, const EnvConfig& env) {
   auto a = std::make_shared<ServeArgs>();
+  a->model.prepack = env.prepack;
   CLI::App* sub =
       app.add_subcommand("serve",
                          "Serve the model and its LoRA adapters over an OpenAI-compatible HTTP API (/v1/completions, "

@@ -22,8 +22,9 @@ std::string read_stdin() {
 
 }  // namespace
 
-std::function<int()> add_inspect_command(CLI::App& app) {
+std::function<int()> add_inspect_command(CLI::App& app, const EnvConfig& env) {
   auto f = std::make_shared<ModelFlags>();
+  f->prepack = env.prepack;
   auto json_out = std::make_shared<bool>(false);
   CLI::App* sub = app.add_subcommand("inspect", "Show what a model folder holds, or what is wrong with it");
   sub->add_option("dir", f->model_dir, "Model folder")->required();

@@ -19,11 +19,13 @@ struct ModelFlags {
   int max_model_len = 0;
   bool quiet = false;
   std::string dtype = "auto";
+  bool prepack = true;  // not a flag: env LPX_PREPACK (EnvConfig::prepack)
   ModelLoadOptions load_options() const {
     ModelLoadOptions o;
     o.tokenizer_dir = tokenizer_dir;
     o.progress_log = !quiet;
     o.quantize_q8 = dtype == "q8";
+    o.prepack_bf16 = prepack;
     return o;
   }
 };

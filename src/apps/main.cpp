@@ -5,9 +5,12 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/env_config.h"
 #include "core/log.h"
 
 int main(int argc, char** argv) {
+  // The LPX_* variables, read once here; applied below once the log level is known.
+  const lpx::EnvConfig env = lpx::read_env_config();
   CLI::App app{"loraplex " LPX_VERSION
                " - serve one base LLM and many LoRA adapters behind an OpenAI-compatible API.\n"
                "CPU inference for Llama-family Hugging Face model folders (config.json, *.safetensors,\n"
@@ -17,18 +20,16 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "debug|info|warn|error|off (env NIM_LOG_LEVEL)")
       ->envname("NIM_LOG_LEVEL");
   std::vector<std::pair<CLI::App*, std::function<int()>>> cmds;
-  auto reg = [&](std::function<int()> (*add)(CLI::App&)) {
-    size_t before = app.get_subcommands({}).size();
-    auto fn = add(app);
-    cmds.emplace_back(app.get_subcommands({})[before], fn);
+  auto reg = [&](std::function<int()> fn) {
+    cmds.emplace_back(app.get_subcommands({}).back(), std::move(fn));
   };
-  reg(lpx::add_serve_command);
-  reg(lpx::add_generate_command);
-  reg(lpx::add_inspect_command);
-  reg(lpx::add_tokenize_command);
-  reg(lpx::add_template_command);
-  reg(lpx::add_bench_command);
-  reg(lpx::add_version_command);
+  reg(lpx::add_serve_command(app, env));
+  reg(lpx::add_generate_command(app, env));
+  reg(lpx::add_inspect_command(app, env));
+  reg(lpx::add_tokenize_command(app));
+  reg(lpx::add_template_command(app));
+  reg(lpx::add_bench_command(app, env));
+  reg(lpx::add_version_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   lpx::set_log_level(level);
+  lpx::apply_env_config(env);
   for (auto& [sub, fn] : cmds)
     if (sub->parsed()) return fn();
   return 2;

@@ -2,12 +2,12 @@
 #include "core/thread_pool.h"
 
 #include <chrono>
-#include <cstdlib>
 
 namespace lpx {
 namespace {
 
 thread_local bool tls_in_region = false;
+std::atomic<int> g_default_threads{0};  // set_default_num_threads; 0 = all cores
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,10 +18,7 @@ inline void cpu_relax() {
 }
 
 int default_thread_count() {
-  if (const char* env = std::getenv("LPX_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
+  if (int n = g_default_threads.load(); n > 0) return n;
   unsigned hc = std::thread::hardware_concurrency();
   return hc == 0 ? 1 : static_cast<int>(hc);
 }
@@ -60,6 +57,8 @@ ThreadPool& ThreadPool::global() {
 }
 
 bool ThreadPool::in_region() { return tls_in_region; }
+
+void ThreadPool::set_default_num_threads(int n) { g_default_threads.store(n > 0 ? n : 0); }
 
 void ThreadPool::start_workers(int total_threads) {
   if (total_threads <= 0) total_threads = default_thread_count();

@@ -27,7 +27,8 @@ namespace lpx {
 class ThreadPool {
  public:
   // num_threads counts the caller: 1 means "no workers, everything inline".
-  // 0 means the default: env LPX_NUM_THREADS if set (> 0), else std::thread::hardware_concurrency().
+  // 0 means the default: set_default_num_threads's count if set (> 0), else
+  // std::thread::hardware_concurrency().
   explicit ThreadPool(int num_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -60,6 +61,9 @@ class ThreadPool {
 
   // The process-wide default pool (created on first use with the default thread count).
   static ThreadPool& global();
+  // The default thread count for pools created afterwards with 0 (global() included, if not yet
+  // used); n <= 0: all cores. Call at startup (the CLI passes env LPX_NUM_THREADS here).
+  static void set_default_num_threads(int n);
   // True while the calling thread is running a chunk of some pool's region.
   static bool in_region();
 

@@ -138,9 +138,6 @@ Result<TarArchive> TarArchive::from_buffer(std::shared_ptr<const void> owner, co
   TarArchive t;
   t.name_ = std::move(name);
   if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
-    if (!zlib_available())
-      return unsupported(t.name_ + ": gzip-compressed tar archives need zlib, which this build lacks "
-                         "(decompress it first with gunzip)");
     LPX_ASSIGN_OR_RETURN(std::vector<uint8_t> raw,
                          inflate_bytes(data, size, 31, 0, options.max_decompressed_bytes, t.name_ + " (gzip)"));
     auto holder = std::make_shared<std::vector<uint8_t>>(std::move(raw));

@@ -4,9 +4,8 @@
 // names, base-256 sizes), pax ('x' per-entry headers: "path" and "size" are honoured, other keys
 // ignored; 'g' global headers ignored), and old v7 headers. 512-byte blocks; the archive ends at
 // the first all-zero block or exactly at the end of the data (a missing end-of-archive marker is
-// tolerated). gzip input (magic 1f 8b, one or more members) is inflated into memory first when the
-// build has zlib (LPX_HAVE_ZLIB); otherwise kUnsupported. An uncompressed archive is memory-mapped
-// and members are zero-copy spans into the mapping.
+// tolerated). gzip input (magic 1f 8b, one or more members) is inflated into memory first (zlib).
+// An uncompressed archive is memory-mapped and members are zero-copy spans into the mapping.
 //
 // Names are normalised: leading "./" removed, repeated '/' collapsed, "." components and a
 // trailing '/' dropped ("./a//b/./c" -> "a/b/c"). entries() lists regular files ('0', '\0', '7')

@@ -28,7 +28,7 @@
 // lies inside the storage; sizes/strides/offsets without int64 overflow; no two tensors flatten to
 // the same name. With verify_crc (default) the CRC-32 of data.pkl and of every storage used is
 // checked (about 1 GB/s; turn off for multi-GB files if needed). Compressed (deflate) storages are
-// inflated into owned memory when zlib is available, otherwise kUnsupported.
+// inflated into owned memory (zlib).
 // The legacy (pre-1.6, non-zip) torch.save format fails with kUnsupported: "legacy torch.save
 // format not supported; re-save with a recent PyTorch".
 //

@@ -2,12 +2,9 @@
 #include "formats/zip_reader.h"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 
-#if defined(LPX_HAVE_ZLIB)
 #include <zlib.h>
-#endif
 
 namespace lpx {
 namespace {
@@ -43,44 +40,14 @@ std::string q(std::string_view s) {
   return r;
 }
 
-// Slicing-by-8 CRC-32 tables (reflected polynomial 0xEDB88320).
-struct CrcTables {
-  std::array<std::array<uint32_t, 256>, 8> t{};
-  constexpr CrcTables() {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; ++i)
-      for (int s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
-  }
-};
-constexpr CrcTables kCrc;
-
 }  // namespace
 
-bool zlib_available() {
-#if defined(LPX_HAVE_ZLIB)
-  return true;
-#else
-  return false;
-#endif
-}
+bool zlib_available() { return true; }
 
+// zlib's CRC-32 (the same polynomial ZIP and gzip use); crc32_z takes a size_t length.
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, size_t size) {
-  uint32_t c = ~crc;
-  const auto& t = kCrc.t;
-  while (size >= 8) {
-    const uint32_t lo = c ^ rd32(data);
-    const uint32_t hi = rd32(data + 4);
-    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
-        t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
-    data += 8;
-    size -= 8;
-  }
-  while (size--) c = t[0][(c ^ *data++) & 0xFF] ^ (c >> 8);
-  return ~c;
+  if (size == 0) return crc;
+  return static_cast<uint32_t>(crc32_z(crc, data, size));
 }
 
 std::string unsafe_archive_path_reason(std::string_view path) {
@@ -103,14 +70,6 @@ std::string unsafe_archive_path_reason(std::string_view path) {
 
 Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int window_bits,
                                            uint64_t expected_size, uint64_t max_out, const std::string& what) {
-#if !defined(LPX_HAVE_ZLIB)
-  (void)data;
-  (void)size;
-  (void)window_bits;
-  (void)expected_size;
-  (void)max_out;
-  return unsupported(what + ": compressed data (deflate/gzip) needs zlib, and this build has no zlib support");
-#else
   const bool gzip = window_bits > 15;
   std::vector<uint8_t> out;
   if (expected_size > 0 && expected_size <= max_out && expected_size < (1ull << 32)) out.reserve(expected_size);
@@ -165,7 +124,6 @@ Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int
     if (zs.avail_in == 0 && in_pos >= size && produced == 0) return corrupt(what + ": compressed stream is truncated");
   }
   return out;
-#endif
 }
 
 Result<ZipReader> ZipReader::open(const std::string& path, const MmapOptions& options) {

@@ -3,9 +3,8 @@
 // Parses the end-of-central-directory record (and the ZIP64 locator/record when a field
 // overflows), the central directory and every entry's local header. Stored entries (method 0,
 // what torch.save writes) are readable zero-copy from the underlying memory (a memory map or a
-// caller-kept buffer). Deflated entries (method 8) are inflated into a new buffer when the build
-// has zlib (LPX_HAVE_ZLIB); otherwise reading one fails with kUnsupported. Other methods,
-// encrypted entries and multi-disk archives are refused (kUnsupported).
+// caller-kept buffer). Deflated entries (method 8) are inflated into a new buffer (zlib). Other
+// methods, encrypted entries and multi-disk archives are refused (kUnsupported).
 //
 // Validation at open (kCorrupt, every message names the archive and, where one is involved, the
 // entry): EOCD found within the last 64 KiB + 22 bytes; central directory and ZIP64 records
@@ -35,10 +34,12 @@
 
 namespace lpx {
 
-// True if this build can inflate deflate/gzip data (compiled with LPX_HAVE_ZLIB and linked to zlib).
+// Always true: zlib is a required dependency, so every build inflates deflate/gzip data. Kept for
+// callers (and tests) written when it was optional.
 bool zlib_available();
 
-// CRC-32 (IEEE 802.3, the ZIP/gzip one) of `size` bytes, continuing from `crc` (0 to start).
+// CRC-32 (IEEE 802.3, the ZIP/gzip one) of `size` bytes, continuing from `crc` (0 to start):
+// a thin wrapper over zlib's crc32_z.
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, size_t size);
 
 struct ZipEntry {
@@ -77,7 +78,7 @@ class ZipReader {
   // Zero-copy bytes of a stored (method 0) entry. Errors: kUnsupported for any other method.
   Result<std::span<const uint8_t>> stored_data(const ZipEntry& entry) const;
   // The entry's uncompressed bytes as a new buffer (stored: copied; deflate: inflated, CRC and size
-  // checked). Errors: kUnsupported (no zlib / unknown method), kCorrupt (bad deflate stream, size
+  // checked). Errors: kUnsupported (unknown method), kCorrupt (bad deflate stream, size
   // or CRC mismatch), kResourceExhausted if uncompressed_size > max_bytes.
   Result<std::vector<uint8_t>> read(const ZipEntry& entry, uint64_t max_bytes = UINT64_MAX) const;
   // Recomputes the CRC-32 of a stored entry (deflated entries: inflates). kCorrupt on mismatch.
@@ -106,7 +107,7 @@ std::string unsafe_archive_path_reason(std::string_view path);
 
 // Inflates raw deflate (zip, window_bits = -15) or gzip (window_bits = 31) data; for gzip,
 // concatenated members are all decoded. `what` names the data in errors. Output larger than
-// max_out fails with kResourceExhausted. Without zlib: kUnsupported.
+// max_out fails with kResourceExhausted.
 Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int window_bits,
                                            uint64_t expected_size, uint64_t max_out, const std::string& what);
 

@@ -152,35 +152,12 @@ Isa best_isa() {
   return Isa::kScalar;
 }
 
-Isa initial_isa() {
-  const char* env = std::getenv("LPX_ISA");
-  if (env == nullptr || *env == '\0') return best_isa();
-  std::string want(env);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    if (want == isa_name(isa)) {
-      if (isa_available(isa)) return isa;
-      LPX_LOG_WARN("LPX_ISA=" + want + " is not available on this CPU/build; using " +
-                   isa_name(best_isa()));
-      return best_isa();
-    }
-  }
-  LPX_LOG_WARN("LPX_ISA=" + want + " is not one of scalar|avx2|avx512; using " + isa_name(best_isa()));
-  return best_isa();
-}
-
-// Default (no LPX_MATMUL): bf16 activations with vdpbf16ps where the CPU runs it faster than f32
+// Default (none given): bf16 activations with vdpbf16ps where the CPU runs it faster than f32
 // FMAs and has no AMX (AMD Zen 4/5): the small-M GEMV and the blocked GEMM then do the same
 // arithmetic per row, so a request's output still does not depend on its batch. Elsewhere exact
 // f32 products (AMX would round differently from the vdpbf16ps GEMV, breaking that invariant).
-MatmulPrecision initial_precision(bool bf16_fast, bool amx_ok) {
-  const char* env = std::getenv("LPX_MATMUL");
-  if (env == nullptr || *env == '\0') return bf16_fast && !amx_ok ? MatmulPrecision::kBf16Dot : MatmulPrecision::kExact;
-  std::string want(env);
-  if (want == "exact") return MatmulPrecision::kExact;
-  if (want == "bf16dot") return MatmulPrecision::kBf16Dot;
-  if (want == "auto") return MatmulPrecision::kAuto;
-  LPX_LOG_WARN("LPX_MATMUL=" + want + " is not one of exact|bf16dot|auto; using exact");
-  return MatmulPrecision::kExact;
+MatmulPrecision default_precision(bool bf16_fast, bool amx_ok) {
+  return bf16_fast && !amx_ok ? MatmulPrecision::kBf16Dot : MatmulPrecision::kExact;
 }
 
 bool cpu_has_amx_bf16() {
@@ -193,11 +170,6 @@ bool cpu_has_amx_bf16() {
 #endif
 }
 
-bool env_amx_allowed() {
-  const char* env = std::getenv("LPX_AMX");
-  return env == nullptr || std::string(env) != "0";
-}
-
 struct State {
   std::atomic<const detail::OpsTable*> table;
   std::atomic<int> precision;
@@ -205,10 +177,11 @@ struct State {
   bool bf16_cpu;
   bool bf16_fast;
   bool amx_ok;
-  State() : table(table_for(initial_isa())), precision(static_cast<int>(MatmulPrecision::kExact)),
-            amx_enabled(env_amx_allowed()), bf16_cpu(cpu_has_avx512_bf16()),
+  // The defaults; kernels::configure overrides them at startup.
+  State() : table(table_for(best_isa())), precision(static_cast<int>(MatmulPrecision::kExact)),
+            amx_enabled(true), bf16_cpu(cpu_has_avx512_bf16()),
             bf16_fast(cpu_bf16_dot_is_fast()), amx_ok(detail::request_amx()) {
-    precision.store(static_cast<int>(initial_precision(bf16_cpu && bf16_fast, amx_ok)));
+    precision.store(static_cast<int>(default_precision(bf16_cpu && bf16_fast, amx_ok)));
   }
 };
 
@@ -287,6 +260,15 @@ ScopedIsa::~ScopedIsa() { (void)set_isa(prev_); }
 
 void set_matmul_precision(MatmulPrecision p) { state().precision.store(static_cast<int>(p)); }
 MatmulPrecision matmul_precision() { return static_cast<MatmulPrecision>(state().precision.load()); }
+
+Status configure(const KernelOptions& o) {
+  State& st = state();
+  st.amx_enabled.store(o.amx);
+  const MatmulPrecision p =
+      o.precision ? *o.precision : default_precision(st.bf16_cpu && st.bf16_fast, st.amx_ok);
+  st.precision.store(static_cast<int>(p));
+  return o.isa ? set_isa(*o.isa) : set_isa(best_isa());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Matmul.

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/status.h"
@@ -173,6 +174,17 @@ bool has_amx();
 void set_amx_enabled(bool enabled);
 // The engine bf16-weight GEMMs with M >= kBf16DotMinRows use now: "amx", "avx512bf16" or "f32".
 const char* bf16_gemm_engine();
+
+// Startup settings (the CLI maps env LPX_ISA, LPX_MATMUL and LPX_AMX onto them: apps/env_config.h).
+// Without configure() the kernels use the defaults below.
+struct KernelOptions {
+  std::optional<Isa> isa;                    // unset: the best available path
+  std::optional<MatmulPrecision> precision;  // unset: the default described at MatmulPrecision
+  bool amx = true;                           // false: never use AMX (set_amx_enabled)
+};
+// Applies `o` for the whole process; call at startup, before ops run. invalid_argument (and the
+// path left as it was) if o.isa is not available here; the other settings are applied anyway.
+Status configure(const KernelOptions& o);
 
 // ---------------------------------------------------------------------------------------------
 // Matmul.

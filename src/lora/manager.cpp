@@ -2,37 +2,11 @@
 #include "lora/manager.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 
 #include "core/log.h"
 
 namespace lpx {
-
-namespace {
-
-Status env_int(const char* name, int lo, int* out) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return Status::ok();
-  char* end = nullptr;
-  long x = std::strtol(v, &end, 10);
-  if (end == v || *end != '\0' || x < lo || x > 1'000'000) {
-    return invalid_argument(std::string(name) + "='" + v + "' is not an integer >= " + std::to_string(lo));
-  }
-  *out = static_cast<int>(x);
-  return Status::ok();
-}
-
-}  // namespace
-
-Status lora_config_from_env(LoraManagerConfig* c) {
-  if (const char* s = std::getenv("NIM_PEFT_SOURCE"); s != nullptr && *s != '\0') c->store_dir = s;
-  LPX_RETURN_IF_ERROR(env_int("NIM_PEFT_REFRESH_INTERVAL", 0, &c->refresh_interval_s));
-  LPX_RETURN_IF_ERROR(env_int("NIM_MAX_CPU_LORAS", 1, &c->max_cpu_loras));
-  LPX_RETURN_IF_ERROR(env_int("NIM_MAX_GPU_LORAS", 1, &c->max_gpu_loras));
-  LPX_RETURN_IF_ERROR(env_int("NIM_MAX_LORA_RANK", 1, &c->max_lora_rank));
-  return Status::ok();
-}
 
 AdapterLease::~AdapterLease() {
   if (cache_ != nullptr) cache_->unpin(key_);

@@ -33,10 +33,6 @@ struct LoraManagerConfig {
   int max_lora_rank = 64;       // NIM_MAX_LORA_RANK
 };
 
-// Reads NIM_PEFT_SOURCE, NIM_PEFT_REFRESH_INTERVAL, NIM_MAX_CPU_LORAS, NIM_MAX_GPU_LORAS and
-// NIM_MAX_LORA_RANK over the defaults in `c`. invalid_argument names a malformed variable.
-Status lora_config_from_env(LoraManagerConfig* c);
-
 class HostCache;
 
 // One request's hold on a loaded adapter. Unpins on destruction (any thread).

@@ -22,7 +22,7 @@ struct ModelLoadOptions {
   // (model/quantize.h); false keeps every tensor in its stored dtype.
   bool quantize_q8 = false;
   // Repack bf16 projections for the vdpbf16ps kernels where they are the default
-  // (model/prepack.h; env LPX_PREPACK=0 also turns it off). Ignored with quantize_q8.
+  // (model/prepack.h; the CLI sets false for env LPX_PREPACK=0). Ignored with quantize_q8.
   bool prepack_bf16 = true;
 };
 

@@ -1,7 +1,6 @@
 // prepack_weights: one owned buffer for every repacked matrix, 16-row groups repacked in parallel.
 #include "model/prepack.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -14,8 +13,6 @@
 namespace lpx {
 
 bool prepack_wanted() {
-  const char* env = std::getenv("LPX_PREPACK");
-  if (env != nullptr && std::strcmp(env, "0") == 0) return false;
   return std::strcmp(kernels::bf16_gemm_engine(), "avx512bf16") == 0 &&
          kernels::matmul_precision() == kernels::MatmulPrecision::kBf16Dot;
 }

@@ -6,7 +6,8 @@
 // in-register transposes and the prefill GEMM copies panels instead of transposing them; results
 // are bit-identical to the row-major layout (tests/kernels/bf16dot_invariance_test.cpp). Other
 // precisions or ISAs chosen later still work (dispatch makes a row-major copy per call, slowly).
-// Env LPX_PREPACK=0 keeps the stored layout. Call before any forward pass; not with q8 weights.
+// Model::load repacks unless ModelLoadOptions::prepack_bf16 is false (the CLI clears it for env
+// LPX_PREPACK=0). Call before any forward pass; not with q8 weights.
 #pragma once
 
 #include "core/status.h"
@@ -16,7 +17,7 @@ namespace lpx {
 
 class ThreadPool;
 
-// Whether prepack_weights would repack anything on this CPU / kernel path / environment now.
+// Whether prepack_weights would repack anything on this CPU / kernel path / precision now.
 bool prepack_wanted();
 // Repacks as above; returns how many matrices were repacked.
 Result<int> prepack_weights(ModelWeights& w, ThreadPool* pool = nullptr);

@@ -12,8 +12,8 @@
 
 #include <unistd.h>
 
-#include "formats/safetensors_writer.h"
 #include "model/model.h"
+#include "testing/safetensors_writer.h"
 
 namespace lpx {
 namespace {

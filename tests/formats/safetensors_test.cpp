@@ -12,7 +12,7 @@
 
 #include "core/file_util.h"
 #include "core/mmap_file.h"
-#include "formats/safetensors_writer.h"
+#include "testing/safetensors_writer.h"
 
 namespace lpx {
 namespace {

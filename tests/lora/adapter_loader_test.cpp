@@ -24,9 +24,9 @@
 #include "../testutil_archives.h"
 #include "core/dtype.h"
 #include "core/file_util.h"
-#include "formats/safetensors_writer.h"
 #include "formats/zip_reader.h"
 #include "lora/peft_config.h"
+#include "testing/safetensors_writer.h"
 
 namespace lpx {
 namespace {

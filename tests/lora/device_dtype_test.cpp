@@ -4,7 +4,7 @@
 
 #include "core/dtype.h"
 #include "lora/device_pool.h"
-#include "lora/synthetic_adapter.h"
+#include "testing/synthetic_adapter.h"
 #include "util/random_llama.h"
 
 namespace lpx {

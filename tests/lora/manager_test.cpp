@@ -1,5 +1,6 @@
 // LoraManager: store scan and refresh (add / remove / change), leases and the host tier's 429
-// condition, on-demand loading once per adapter, bad adapters skipped, environment parsing.
+// condition, on-demand loading once per adapter, bad adapters skipped. (The NIM_* variables are
+// CLI flags' envnames: tests/apps/env_config_test.cpp.)
 #include "lora/manager.h"
 
 #include <gtest/gtest.h>
@@ -199,28 +200,6 @@ TEST_F(LoraManagerTest, ConcurrentAcquiresLoadOnce) {
   for (auto& t : ts) t.join();
   for (const auto& l : leases) ASSERT_NE(l, nullptr);
   EXPECT_EQ(m.host_counters().loads, 1);
-}
-
-TEST(LoraManagerEnv, ReadsTheContractVariables) {
-  ::setenv("NIM_PEFT_SOURCE", "/some/store", 1);
-  ::setenv("NIM_PEFT_REFRESH_INTERVAL", "5", 1);
-  ::setenv("NIM_MAX_CPU_LORAS", "3", 1);
-  ::setenv("NIM_MAX_GPU_LORAS", "2", 1);
-  ::setenv("NIM_MAX_LORA_RANK", "32", 1);
-  LoraManagerConfig c;
-  ASSERT_TRUE(lora_config_from_env(&c).is_ok());
-  EXPECT_EQ(c.store_dir, "/some/store");
-  EXPECT_EQ(c.refresh_interval_s, 5);
-  EXPECT_EQ(c.max_cpu_loras, 3);
-  EXPECT_EQ(c.max_gpu_loras, 2);
-  EXPECT_EQ(c.max_lora_rank, 32);
-  ::setenv("NIM_MAX_CPU_LORAS", "many", 1);
-  Status s = lora_config_from_env(&c);
-  EXPECT_FALSE(s.is_ok());
-  EXPECT_NE(s.message().find("NIM_MAX_CPU_LORAS"), std::string::npos);
-  for (const char* v : {"NIM_PEFT_SOURCE", "NIM_PEFT_REFRESH_INTERVAL", "NIM_MAX_CPU_LORAS", "NIM_MAX_GPU_LORAS",
-                        "NIM_MAX_LORA_RANK"})
-    ::unsetenv(v);
 }
 
 }  // namespace

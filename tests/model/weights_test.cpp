@@ -12,9 +12,9 @@
 
 #include "core/file_util.h"
 #include "core/log.h"
-#include "formats/safetensors_writer.h"
 #include "model/prepack.h"
 #include "model/quantize.h"
+#include "testing/safetensors_writer.h"
 #include "util/random_llama.h"
 
 namespace lpx {

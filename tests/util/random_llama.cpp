@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/safetensors_writer.h"
-#include "lora/synthetic_adapter.h"
 #include "model/lora_batch.h"
+#include "testing/safetensors_writer.h"
+#include "testing/synthetic_adapter.h"
 
 namespace lpx::testutil {
 namespace {

@@ -1,5 +1,5 @@
 // Memory bandwidth measurement.
-#include "core/membw.h"
+#include "testing/membw.h"
 
 #include <algorithm>
 #include <chrono>

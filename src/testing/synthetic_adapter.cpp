@@ -1,5 +1,5 @@
 // Synthetic LoRA adapters and the PEFT writer.
-#include "lora/synthetic_adapter.h"
+#include "testing/synthetic_adapter.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
-#include "formats/safetensors_writer.h"
+#include "testing/safetensors_writer.h"
 
 namespace lpx {
 namespace {

@@ -1,5 +1,5 @@
 // Synthetic model writer: streams random tensors into a safetensors file.
-#include "model/synthetic.h"
+#include "testing/synthetic_model.h"
 
 #include <cstdio>
 #include <filesystem>

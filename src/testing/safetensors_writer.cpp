@@ -1,5 +1,5 @@
 // Safetensors writer implementation.
-#include "formats/safetensors_writer.h"
+#include "testing/safetensors_writer.h"
 
 #include <algorithm>
 #include <cerrno>
