@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/utf8.h"
+
 namespace lpx {
 namespace {
 
@@ -137,18 +139,10 @@ bool global_id_of(const PyObject* o, GlobalId* id) {
 // Appends the UTF-8 decoding of `s` as latin-1 bytes; false if a code point is > 255 or bad UTF-8.
 bool utf8_to_latin1(const std::string& s, std::string* out) {
   for (size_t i = 0; i < s.size();) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    if (c < 0x80) {
-      out->push_back(static_cast<char>(c));
-      ++i;
-    } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size() && (static_cast<uint8_t>(s[i + 1]) & 0xC0) == 0x80) {
-      const uint32_t cp = ((c & 0x1Fu) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3Fu);
-      if (cp > 0xFF || cp < 0x80) return false;
-      out->push_back(static_cast<char>(cp));
-      i += 2;
-    } else {
-      return false;
-    }
+    const utf8::Decoded d = utf8::decode(s, i);
+    if (!d.ok() || d.cp > 0xFF) return false;
+    out->push_back(static_cast<char>(d.cp));
+    i += d.len;
   }
   return true;
 }
