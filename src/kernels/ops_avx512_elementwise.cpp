@@ -33,13 +33,19 @@ void avx512_silu_mul(const float* gate, const float* up, float* out, size_t n) {
   simd_silu_mul<F32x16>(gate, up, out, n);
 }
 void avx512_softmax(float* x, int64_t M, int64_t N) { simd_softmax<F32x16>(x, M, N); }
-void avx512_add(const float* a, const float* b, float* out, size_t n) { simd_add<F32x16>(a, b, out, n); }
-void avx512_to_f32(const void* src, DType t, float* dst, size_t n) { simd_to_f32<F32x16>(src, t, dst, n); }
+void avx512_add(const float* a, const float* b, float* out, size_t n) {
+  simd_add<F32x16>(a, b, out, n);
+}
+void avx512_to_f32(const void* src, DType t, float* dst, size_t n) {
+  simd_to_f32<F32x16>(src, t, dst, n);
+}
 float avx512_dot(const float* a, const float* b, size_t n) { return simd_dot<F32x16>(a, b, n); }
 float avx512_exp_shifted(const float* x, size_t n, float m, float scale, float* out) {
   return simd_exp_shifted<F32x16>(x, n, m, scale, out);
 }
-void avx512_axpy(float alpha, const float* x, float* y, size_t n) { simd_axpy<F32x16>(alpha, x, y, n); }
+void avx512_axpy(float alpha, const float* x, float* y, size_t n) {
+  simd_axpy<F32x16>(alpha, x, y, n);
+}
 
 }  // namespace lpx::kernels::avx512
 

@@ -14,6 +14,15 @@
 namespace lpx::kernels {
 namespace {
 
+// Calls f(i, mask) for the vectors of [0, n): whole vectors with V::full_mask() (a constant the
+// compiler folds into plain loads/stores where that matters), then one masked tail.
+template <class V, class F>
+inline void for_each_vector(int64_t n, F&& f) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) f(i, V::full_mask());
+  if (i < n) f(i, V::mask(n - i));
+}
+
 template <class V, DType DT>
 void simd_rmsnorm_dt(const float* x, const void* g, float eps, float* y, int64_t M, int64_t D) {
   constexpr int W = V::kLanes;
@@ -42,19 +51,28 @@ void simd_rmsnorm_dt(const float* x, const void* g, float eps, float* y, int64_t
 }
 
 template <class V>
-void simd_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D) {
+void simd_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
+                  int64_t D) {
   switch (gamma.dtype) {
-    case DType::kF32: simd_rmsnorm_dt<V, DType::kF32>(x, gamma.data, eps, y, M, D); break;
-    case DType::kF16: simd_rmsnorm_dt<V, DType::kF16>(x, gamma.data, eps, y, M, D); break;
-    case DType::kBF16: simd_rmsnorm_dt<V, DType::kBF16>(x, gamma.data, eps, y, M, D); break;
+    case DType::kF32:
+      simd_rmsnorm_dt<V, DType::kF32>(x, gamma.data, eps, y, M, D);
+      break;
+    case DType::kF16:
+      simd_rmsnorm_dt<V, DType::kF16>(x, gamma.data, eps, y, M, D);
+      break;
+    case DType::kBF16:
+      simd_rmsnorm_dt<V, DType::kBF16>(x, gamma.data, eps, y, M, D);
+      break;
     case DType::kI8:
     case DType::kQ8:
-    case DType::kBF16I16: break;  // refused by dispatch
+    case DType::kBF16I16:
+      break;  // refused by dispatch
   }
 }
 
 template <class V>
-void simd_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim, int64_t token_stride) {
+void simd_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
+                     int64_t token_stride) {
   constexpr int W = V::kLanes;
   const int half = head_dim / 2;
   if (token_stride == 0) token_stride = int64_t{n_heads} * head_dim;
@@ -76,38 +94,34 @@ void simd_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head
 
 template <class V>
 void simd_silu_mul(const float* gate, const float* up, float* out, size_t n) {
-  constexpr int W = V::kLanes;
   const V one = V::set1(1.0f);
-  for (size_t i = 0; i < n; i += W) {
-    const auto r = V::mask(static_cast<int64_t>(n - i));
-    const V g = V::load_partial(gate + i, r);
-    const V u = V::load_partial(up + i, r);
+  for_each_vector<V>(static_cast<int64_t>(n), [&](int64_t i, auto mk) {
+    const V g = V::load_partial(gate + i, mk);
+    const V u = V::load_partial(up + i, mk);
     const V e = vexp(V::sub(V::zero(), g));
-    V::store_partial(out + i, r, V::mul(V::div(g, V::add(one, e)), u));
-  }
+    V::store_partial(out + i, mk, V::mul(V::div(g, V::add(one, e)), u));
+  });
 }
 
 template <class V>
 void simd_softmax(float* x, int64_t M, int64_t N) {
-  constexpr int W = V::kLanes;
   const float neg_inf = -INFINITY;
   for (int64_t m = 0; m < M; ++m) {
     float* r = x + m * N;
     V mx = V::set1(neg_inf);
-    for (int64_t n = 0; n < N; n += W) mx = V::max(mx, V::load_partial_fill(r + n, V::mask(N - n), neg_inf));
+    for_each_vector<V>(
+        N, [&](int64_t n, auto mk) { mx = V::max(mx, V::load_partial_fill(r + n, mk, neg_inf)); });
     const V vmax = V::set1(V::reduce_max(mx));
     V sum = V::zero();
-    for (int64_t n = 0; n < N; n += W) {
-      const auto mk = V::mask(N - n);
+    for_each_vector<V>(N, [&](int64_t n, auto mk) {
       const V e = vexp(V::sub(V::load_partial(r + n, mk), vmax));
       sum = V::add(sum, V::zero_tail(e, mk));
       V::store_partial(r + n, mk, e);
-    }
+    });
     const V inv = V::set1(1.0f / V::reduce_add(sum));
-    for (int64_t n = 0; n < N; n += W) {
-      const auto mk = V::mask(N - n);
+    for_each_vector<V>(N, [&](int64_t n, auto mk) {
       V::store_partial(r + n, mk, V::mul(V::load_partial(r + n, mk), inv));
-    }
+    });
   }
 }
 
@@ -126,7 +140,8 @@ template <class V, DType DT>
 void simd_to_f32_dt(const void* src, float* dst, size_t n) {
   constexpr size_t W = V::kLanes;
   size_t i = 0;
-  for (; i + W <= n; i += W) V::store(dst + i, V::template load_w<DT>(src, static_cast<int64_t>(i)));
+  for (; i + W <= n; i += W)
+    V::store(dst + i, V::template load_w<DT>(src, static_cast<int64_t>(i)));
   if (i < n) {
     const auto r = V::mask(static_cast<int64_t>(n - i));
     V::store_partial(dst + i, r, V::template load_w_partial<DT>(src, static_cast<int64_t>(i), r));
@@ -136,12 +151,22 @@ void simd_to_f32_dt(const void* src, float* dst, size_t n) {
 template <class V>
 void simd_to_f32(const void* src, DType t, float* dst, size_t n) {
   switch (t) {
-    case DType::kF32: simd_to_f32_dt<V, DType::kF32>(src, dst, n); break;
-    case DType::kF16: simd_to_f32_dt<V, DType::kF16>(src, dst, n); break;
-    case DType::kBF16: simd_to_f32_dt<V, DType::kBF16>(src, dst, n); break;
-    case DType::kQ8: simd_to_f32_dt<V, DType::kQ8>(src, dst, n); break;
+    case DType::kF32:
+      simd_to_f32_dt<V, DType::kF32>(src, dst, n);
+      break;
+    case DType::kF16:
+      simd_to_f32_dt<V, DType::kF16>(src, dst, n);
+      break;
+    case DType::kBF16:
+      simd_to_f32_dt<V, DType::kBF16>(src, dst, n);
+      break;
+    case DType::kQ8:
+      simd_to_f32_dt<V, DType::kQ8>(src, dst, n);
+      break;
     case DType::kI8:
-    case DType::kBF16I16: LPX_CHECK(false && "to_f32 does not take i8 or bf16x16"); break;
+    case DType::kBF16I16:
+      LPX_CHECK(false && "to_f32 does not take i8 or bf16x16");
+      break;
   }
 }
 
@@ -165,26 +190,23 @@ float simd_dot(const float* a, const float* b, size_t n) {
 
 template <class V>
 void simd_axpy(float alpha, const float* x, float* y, size_t n) {
-  constexpr size_t W = V::kLanes;
   const V va = V::set1(alpha);
-  for (size_t i = 0; i < n; i += W) {
-    const auto r = V::mask(static_cast<int64_t>(n - i));
-    V::store_partial(y + i, r, V::fmadd(va, V::load_partial(x + i, r), V::load_partial(y + i, r)));
-  }
+  for_each_vector<V>(static_cast<int64_t>(n), [&](int64_t i, auto mk) {
+    V::store_partial(y + i, mk,
+                     V::fmadd(va, V::load_partial(x + i, mk), V::load_partial(y + i, mk)));
+  });
 }
 
 template <class V>
 float simd_exp_shifted(const float* x, size_t n, float m, float scale, float* out) {
-  constexpr size_t W = V::kLanes;
   const V vm = V::set1(m), vs = V::set1(scale), lo = V::set1(-87.0f);
   V sum = V::zero();
-  for (size_t i = 0; i < n; i += W) {
-    const auto mk = V::mask(static_cast<int64_t>(n - i));
+  for_each_vector<V>(static_cast<int64_t>(n), [&](int64_t i, auto mk) {
     const V t = V::mul(V::sub(V::load_partial(x + i, mk), vm), vs);
     const V e = V::zero_tail(V::keep_if_greater(vexp(t), t, lo), mk);
     if (out != nullptr) V::store_partial(out + i, mk, e);
     sum = V::add(sum, e);
-  }
+  });
   return V::reduce_add(sum);
 }
 
@@ -251,16 +273,19 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
             const auto mk = vmask[v];
             const V qv = V::load_partial(q + v * W, mk);
 #pragma GCC unroll 16
-            for (int i = 0; i < W; ++i) c[i] = V::fmadd(qv, V::load_partial(kb[i] + v * W, mk), c[i]);
+            for (int i = 0; i < W; ++i)
+              c[i] = V::fmadd(qv, V::load_partial(kb[i] + v * W, mk), c[i]);
           }
-          V::store_partial(scores + h * kKeyChunk + tb, V::mask(tn - tb), V::mul(V::reduce_lanes(c), V::set1(scale)));
+          V::store_partial(scores + h * kKeyChunk + tb, V::mask(tn - tb),
+                           V::mul(V::reduce_lanes(c), V::set1(scale)));
         }
       }
       // Online softmax update per head: p = exp(s - m_new), l = l*corr + sum p, acc *= corr.
       for (int h = 0; h < rep; ++h) {
         float* s = scores + h * kKeyChunk;
         V mx = V::set1(neg_inf);
-        for (int64_t t = 0; t < tn; t += W) mx = V::max(mx, V::load_partial_fill(s + t, V::mask(tn - t), neg_inf));
+        for (int64_t t = 0; t < tn; t += W)
+          mx = V::max(mx, V::load_partial_fill(s + t, V::mask(tn - t), neg_inf));
         const float cmax = V::reduce_max(mx);
         const float m_new = mrun[h] > cmax ? mrun[h] : cmax;
         const float corr = mrun[h] == neg_inf ? 0.0f : std::exp(mrun[h] - m_new);
@@ -290,9 +315,11 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
           for (int h = 0; h < kHeadGroup; ++h)
 #pragma GCC unroll 4
             for (int i = 0; i < 4; ++i)
-              r[h][i] = (h < nh && i < nv) ? V::load(acc + (h0 + h) * acc_stride + (v0 + i) * W) : V::zero();
+              r[h][i] = (h < nh && i < nv) ? V::load(acc + (h0 + h) * acc_stride + (v0 + i) * W)
+                                           : V::zero();
           const typename V::Mask n0 = vmask[v0], n1 = nv > 1 ? vmask[v0 + 1] : V::mask(0),
-                                 n2 = nv > 2 ? vmask[v0 + 2] : V::mask(0), n3 = nv > 3 ? vmask[v0 + 3] : V::mask(0);
+                                 n2 = nv > 2 ? vmask[v0 + 2] : V::mask(0),
+                                 n3 = nv > 3 ? vmask[v0 + 3] : V::mask(0);
           for (int64_t t = 0; t < tn; ++t) {
             const float* vr = vp[t] + v0 * W;
             const V x0 = V::load_partial(vr, n0), x1 = V::load_partial(vr + W, n1);
@@ -320,7 +347,8 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
       float* o = a.out + j * out_stride + int64_t{g * rep + h} * hd;
       const V inv = V::set1(1.0f / lrun[h]);
       const float* ah = acc + h * acc_stride;
-      for (int64_t v = 0; v < nvec; ++v) V::store_partial(o + v * W, vmask[v], V::mul(V::load(ah + v * W), inv));
+      for (int64_t v = 0; v < nvec; ++v)
+        V::store_partial(o + v * W, vmask[v], V::mul(V::load(ah + v * W), inv));
     }
   }
 }

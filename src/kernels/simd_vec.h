@@ -17,11 +17,11 @@ namespace lpx::kernels {
 namespace {
 
 // exp(x) for a vector: Cody-Waite range reduction + degree-7 Taylor polynomial (rel. err ~1e-7);
-// x is clamped to [V::kExpLo, V::kExpHi], V builds 2^n its own way (V::scale_pow2) and says what
-// inputs below the range give (V::exp_underflow).
+// x is clamped to [V::kExpLo, V::kExpHi] (both types: exactly 0 at kExpLo, so -inf gives 0) and V
+// builds 2^n its own way (V::scale_pow2).
 template <class V>
-inline V vexp(V x_in) {
-  const V x = V::max(V::min(x_in, V::set1(V::kExpHi)), V::set1(V::kExpLo));
+inline V vexp(V x) {
+  x = V::max(V::min(x, V::set1(V::kExpHi)), V::set1(V::kExpLo));
   const V n = V::round_nearest(V::mul(x, V::set1(1.44269504088896341f)));
   V r = V::fnmadd(n, V::set1(0.693145751953125f), x);
   r = V::fnmadd(n, V::set1(1.428606820309417e-06f), r);
@@ -33,7 +33,7 @@ inline V vexp(V x_in) {
   p = V::fmadd(p, r, V::set1(0.5f));
   p = V::fmadd(p, r, V::set1(1.0f));
   p = V::fmadd(p, r, V::set1(1.0f));
-  return V::exp_underflow(V::scale_pow2(p, n), x_in);
+  return V::scale_pow2(p, n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -45,9 +45,11 @@ struct F32x8 {
   static constexpr int kLanes = 8;
   using Mask = int64_t;
   static Mask mask(int64_t n) { return n; }
-  // exp input range: 2^n is built in the exponent field (normal range only), so inputs below
-  // kExpLo (-inf included) give exactly 0 (exp_underflow) rather than the ~1e-38 of the clamp.
-  static constexpr float kExpLo = -87.3f;
+  static Mask full_mask() { return 8; }
+  // exp input range. 2^n is built in the exponent field: n = -127 there gives the bits of +0, so
+  // inputs at or near kExpLo (-inf included) give exactly 0; results between ~1e-38 and 0 come out
+  // as f32 subnormals or 0.
+  static constexpr float kExpLo = -88.0f;
   static constexpr float kExpHi = 88.0f;
   __m256 v;
 
@@ -56,7 +58,8 @@ struct F32x8 {
   static F32x8 set1(float f) { return wrap(_mm256_set1_ps(f)); }
   static __m256i lane_mask(int64_t n) {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : (n > 8 ? 8 : n))), idx);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : (n > 8 ? 8 : n))),
+                              idx);
   }
   static F32x8 load(const float* p) { return wrap(_mm256_loadu_ps(p)); }
   static F32x8 load_partial(const float* p, int64_t n) {
@@ -65,7 +68,8 @@ struct F32x8 {
   static F32x8 load_partial_fill(const float* p, int64_t n, float fill) {
     if (n >= 8) return load(p);
     const __m256i m = lane_mask(n);
-    return wrap(_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m)));
+    return wrap(
+        _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m)));
   }
   static void store(float* p, F32x8 x) { _mm256_storeu_ps(p, x.v); }
   static void store_partial(float* p, int64_t n, F32x8 x) {
@@ -86,9 +90,10 @@ struct F32x8 {
       return load(static_cast<const float*>(p) + k);
     } else if constexpr (DT == DType::kQ8) {
       const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
-      const __m256 q = _mm256_cvtepi32_ps(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
-      return wrap(_mm256_mul_ps(q, _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b)))));
+      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
+      return wrap(
+          _mm256_mul_ps(q, _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b)))));
     } else {
       const __m128i h =
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k));
@@ -117,9 +122,15 @@ struct F32x8 {
   static F32x8 div(F32x8 a, F32x8 b) { return wrap(_mm256_div_ps(a.v, b.v)); }
   static F32x8 min(F32x8 a, F32x8 b) { return wrap(_mm256_min_ps(a.v, b.v)); }
   static F32x8 max(F32x8 a, F32x8 b) { return wrap(_mm256_max_ps(a.v, b.v)); }
-  static F32x8 fmadd(F32x8 a, F32x8 b, F32x8 c) { return wrap(_mm256_fmadd_ps(a.v, b.v, c.v)); }  // a*b+c
-  static F32x8 fmsub(F32x8 a, F32x8 b, F32x8 c) { return wrap(_mm256_fmsub_ps(a.v, b.v, c.v)); }  // a*b-c
-  static F32x8 fnmadd(F32x8 a, F32x8 b, F32x8 c) { return wrap(_mm256_fnmadd_ps(a.v, b.v, c.v)); }  // c-a*b
+  static F32x8 fmadd(F32x8 a, F32x8 b, F32x8 c) {
+    return wrap(_mm256_fmadd_ps(a.v, b.v, c.v));
+  }  // a*b+c
+  static F32x8 fmsub(F32x8 a, F32x8 b, F32x8 c) {
+    return wrap(_mm256_fmsub_ps(a.v, b.v, c.v));
+  }  // a*b-c
+  static F32x8 fnmadd(F32x8 a, F32x8 b, F32x8 c) {
+    return wrap(_mm256_fnmadd_ps(a.v, b.v, c.v));
+  }  // c-a*b
   // x where a > b (ordered: false for NaN), else 0.
   static F32x8 keep_if_greater(F32x8 x, F32x8 a, F32x8 b) {
     return wrap(_mm256_and_ps(x.v, _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)));
@@ -127,14 +138,11 @@ struct F32x8 {
   static F32x8 round_nearest(F32x8 a) {
     return wrap(_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
-  // p * 2^n for integral n in [-126, 127].
+  // p * 2^n for integral n in [-127, 127] (2^-127 taken as 0).
   static F32x8 scale_pow2(F32x8 p, F32x8 n) {
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
     return wrap(_mm256_mul_ps(p.v, _mm256_castsi256_ps(e)));
-  }
-  // r where x >= kExpLo or x is NaN, else 0.
-  static F32x8 exp_underflow(F32x8 r, F32x8 x) {
-    return wrap(_mm256_and_ps(r.v, _mm256_cmp_ps(x.v, _mm256_set1_ps(kExpLo), _CMP_NLT_UQ)));
   }
   static float reduce_add(F32x8 x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x.v), _mm256_extractf128_ps(x.v, 1));
@@ -154,7 +162,8 @@ struct F32x8 {
     for (int i = 0; i < 4; ++i) u[i] = _mm256_hadd_ps(c[2 * i].v, c[2 * i + 1].v);
     const __m256 w0 = _mm256_hadd_ps(u[0], u[1]), w1 = _mm256_hadd_ps(u[2], u[3]);
     // w0 = [c0 c1 c2 c3 | c0 c1 c2 c3] halves (low 128 / high 128 partial sums), same for w1.
-    const __m256 lo = _mm256_permute2f128_ps(w0, w1, 0x20), hi = _mm256_permute2f128_ps(w0, w1, 0x31);
+    const __m256 lo = _mm256_permute2f128_ps(w0, w1, 0x20),
+                 hi = _mm256_permute2f128_ps(w0, w1, 0x31);
     return wrap(_mm256_add_ps(lo, hi));
   }
 };
@@ -172,6 +181,7 @@ struct F32x16 {
   static constexpr int kLanes = 16;
   using Mask = __mmask16;
   static Mask mask(int64_t n) { return mask16(n); }
+  static Mask full_mask() { return static_cast<__mmask16>(0xFFFF); }
   static constexpr float kExpLo = -104.0f;  // scalef: results underflow to 0 smoothly
   static constexpr float kExpHi = 89.0f;
   __m512 v;
@@ -193,10 +203,10 @@ struct F32x16 {
       return load(static_cast<const float*>(p) + k);
     } else if constexpr (DT == DType::kQ8) {
       const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
-      const __m512 q = _mm512_cvtepi32_ps(
-          _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
-      return wrap(_mm512_mul_ps(
-          q, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(b))))));
+      const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
+      return wrap(_mm512_mul_ps(q, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(
+                                       *reinterpret_cast<const uint16_t*>(b))))));
     } else {
       const __m256i h =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + k));
@@ -225,7 +235,9 @@ struct F32x16 {
   static F32x16 max(F32x16 a, F32x16 b) { return wrap(_mm512_max_ps(a.v, b.v)); }
   static F32x16 fmadd(F32x16 a, F32x16 b, F32x16 c) { return wrap(_mm512_fmadd_ps(a.v, b.v, c.v)); }
   static F32x16 fmsub(F32x16 a, F32x16 b, F32x16 c) { return wrap(_mm512_fmsub_ps(a.v, b.v, c.v)); }
-  static F32x16 fnmadd(F32x16 a, F32x16 b, F32x16 c) { return wrap(_mm512_fnmadd_ps(a.v, b.v, c.v)); }
+  static F32x16 fnmadd(F32x16 a, F32x16 b, F32x16 c) {
+    return wrap(_mm512_fnmadd_ps(a.v, b.v, c.v));
+  }
   static F32x16 keep_if_greater(F32x16 x, F32x16 a, F32x16 b) {
     return wrap(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ), x.v));
   }
@@ -233,8 +245,6 @@ struct F32x16 {
     return wrap(_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
   static F32x16 scale_pow2(F32x16 p, F32x16 n) { return wrap(_mm512_scalef_ps(p.v, n.v)); }
-  // scalef already takes exp(kExpLo) to 0.
-  static F32x16 exp_underflow(F32x16 r, F32x16) { return r; }
   static float reduce_add(F32x16 x) { return _mm512_reduce_add_ps(x.v); }
   static float reduce_max(F32x16 x) { return _mm512_reduce_max_ps(x.v); }
   // Lane i of the result = the sum of the lanes of c[i]: a transpose-add tree (the same adds for

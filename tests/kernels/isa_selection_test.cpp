@@ -24,7 +24,8 @@ Isa cpu_best_isa() {
   unsigned a, b, c, d;
   if (__get_cpuid(0, &a, &b, &c, &d) == 0 || a < 7) return Isa::kScalar;
   __get_cpuid(1, &a, &b, &c, &d);
-  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+             f16c = c & (1u << 29);
   if (!osxsave || !avx) return Isa::kScalar;
   uint32_t xcr0 = 0, xhi = 0;
   __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(xhi) : "c"(0));
