@@ -18,6 +18,8 @@ LPX_TARGET_AVX512_BEGIN
 
 namespace lpx::kernels::avx512 {
 
+namespace {
+
 // ---------------------------------------------------------------------------------------------
 // AMX-BF16 GEMM. x is converted to a row-major bf16 copy [Mpad][lda] (Mpad = M rounded up to 32,
 // lda = K rounded up to 32, plus 32 so rows do not alias the same L1 sets; zero padded) whose
@@ -38,6 +40,8 @@ struct alignas(64) AmxTileConfig {
 };
 
 inline int64_t amx_lda(int64_t K) { return round_up(K, 32) + 32; }
+
+}  // namespace
 
 size_t amx_packed_a_bytes(int64_t M, int64_t K) {
   return static_cast<size_t>(round_up(M, 32) * amx_lda(K) * 2);

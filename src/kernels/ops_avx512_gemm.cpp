@@ -19,6 +19,8 @@ LPX_TARGET_AVX512_BEGIN
 
 namespace lpx::kernels::avx512 {
 
+namespace {
+
 // ---------------------------------------------------------------------------------------------
 // Blocked GEMM (prefill, M >= kBlockedMinRows). x is packed once per call (shared by all threads)
 // into row tiles of kMR rows; each thread packs W per (k block, panel of kNR output columns) and
@@ -107,6 +109,8 @@ void pack_panel_f32(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64_
   }
 }
 
+}  // namespace
+
 // bf16 rows -> [kcp/2][kNR][2] pairs (kcp = kc rounded up to even; the pad element is zero).
 void pack_panel_bf16(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64_t kc, uint16_t* out) {
   for (int g = 0; g < kNV; ++g) {
@@ -130,6 +134,8 @@ void pack_panel_bf16(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64
     }
   }
 }
+
+namespace {
 
 // The same panel from a prepacked (kBF16I16) matrix: pair p of the panel's two 16-row groups is
 // already a 64-byte vector each, so this is a copy (zeros past the matrix's last group).
@@ -291,6 +297,7 @@ void blocked_bf16(const uint32_t* ap, const GemmArgs& a, int64_t ldy) {
   }
 }
 
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Mode plumbing for the table.

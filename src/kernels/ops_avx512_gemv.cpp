@@ -19,6 +19,8 @@ LPX_TARGET_AVX512_BEGIN
 
 namespace lpx::kernels::avx512 {
 
+namespace {
+
 // ---------------------------------------------------------------------------------------------
 // Small-M GEMM (decode, small batches, LoRA): inner products over K with MR x NR accumulators.
 // Each W row block is read from memory once and reused from L1 for every row block of x.
@@ -211,6 +213,7 @@ void small_m_gemm(const GemmArgs& a, int64_t ldx, int64_t ldy) {
   }
 }
 
+}  // namespace
 
 void avx512_gemm(const GemmArgs& a) {
   const int64_t ldx = a.ldx > 0 ? a.ldx : a.w.cols;
@@ -224,7 +227,6 @@ void avx512_gemm(const GemmArgs& a) {
     case DType::kBF16I16: LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the f32 kernels only unpacked"); break;
   }
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // bf16-activation GEMV (M < 16) with the blocked kernel's arithmetic: every output (m, n) is one
@@ -246,6 +248,8 @@ void avx512_pack_x_pairs(const float* x, int64_t ldx, int64_t M, int64_t K, uint
     }
   }
 }
+
+namespace {
 
 // 16 W rows stream at once: prefetch each a few cache lines ahead (the hardware prefetcher alone
 // does not keep 16 streams per core full).
@@ -363,6 +367,8 @@ void gemv_bf16dot_m(const uint32_t* xp, const GemmArgs& a) {
     for (int m = 0; m < M; ++m) _mm512_mask_storeu_ps(a.y + m * ldy + n0, cm, acc[m]);
   }
 }
+
+}  // namespace
 
 void avx512_gemv_bf16dot(const uint32_t* xp, const GemmArgs& a) {
   LPX_CHECK((a.w.dtype == DType::kBF16 || a.w.dtype == DType::kBF16I16) && a.alpha == 1.0f && a.M >= 1 && a.M < 16);
