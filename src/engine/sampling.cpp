@@ -56,15 +56,6 @@ inline V4f load4(const float* p) {
   return v;
 }
 
-// exp(x) for x <= 0 (callers pass x - max): the kernels' vector exp (kernels::exp_shifted,
-// ~2e-7 relative error): 0 for x < -87 and for NaN; exactly 1 for x == 0. Bit-identical to the
-// values exp_shifted below produces for the same argument.
-inline float fast_exp_nonpos(float x) {
-  float e;
-  kernels::exp_shifted(&x, 1, 0.0f, 1.0f, &e);
-  return e;
-}
-
 // max over x (NaN ignored); -inf when x is empty or all -inf/NaN.
 float max_of(std::span<const float> x) {
   const size_t n = x.size();
@@ -504,10 +495,19 @@ Sampler::Kept Sampler::filter(std::span<const float> x, float m) {
   if (use_top_k) {
     // Small candidate list: top-k, then top-p (quickselect on mass) and min-p on it.
     top_k_of(x, static_cast<size_t>(params_.top_k), c);
+    // p = exp((logit - m) / T) through the kernels' exp, in chunks (the same bits as the whole-vocab
+    // pass gives each value).
     double z = 0;
-    for (Cand& e : c) {
-      e.p = fast_exp_nonpos((e.logit - m) * inv_t);
-      z += e.p;
+    constexpr size_t kChunk = 64;
+    float logit[kChunk], prob[kChunk];
+    for (size_t b = 0; b < c.size(); b += kChunk) {
+      const size_t len = std::min(kChunk, c.size() - b);
+      for (size_t i = 0; i < len; ++i) logit[i] = c[b + i].logit;
+      kernels::exp_shifted(logit, len, m, inv_t, prob);
+      for (size_t i = 0; i < len; ++i) {
+        c[b + i].p = prob[i];
+        z += prob[i];
+      }
     }
     size_t w = 0;
     for (size_t i = 0; i < c.size(); ++i) {
