@@ -25,70 +25,23 @@ namespace {
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // Lane mask with the first n (0..8) lanes set, for maskload/maskstore.
-inline __m256i lane_mask(int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : (n > 8 ? 8 : n))), idx);
-}
+inline __m256i lane_mask(int64_t n) { return F32x8::lane_mask(n); }
+inline float hsum(__m256 v) { return F32x8::reduce_add(F32x8{v}); }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// 8 weights widened to f32.
+// 8 weights widened to f32 (q8: k a multiple of 8), or the first n (< 8) zero-filled: the vector
+// wrapper's loads (simd_vec.h), under the names the GEMM code uses.
 template <DType DT>
-inline __m256 load8(const void* p, int64_t k);
-template <>
-inline __m256 load8<DType::kF32>(const void* p, int64_t k) {
-  return _mm256_loadu_ps(static_cast<const float*>(p) + k);
+inline __m256 load8(const void* p, int64_t k) {
+  return F32x8::load_w<DT>(p, k).v;
 }
-template <>
-inline __m256 load8<DType::kBF16>(const void* p, int64_t k) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-template <>
-inline __m256 load8<DType::kF16>(const void* p, int64_t k) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k));
-  return _mm256_cvtph_ps(h);
-}
-
-// q8 (k a multiple of 8, so the 8 share one block): int8 widened, times the block's f16 scale.
-template <>
-inline __m256 load8<DType::kQ8>(const void* p, int64_t k) {
-  const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
-  const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
-  return _mm256_mul_ps(q, _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b))));
-}
-
-// First n (< 8) weights at p[k..], zero-filled.
 template <DType DT>
 inline __m256 load8_partial(const void* p, int64_t k, int64_t n) {
-  if (n <= 0) return _mm256_setzero_ps();
-  if (DT == DType::kF32) return _mm256_maskload_ps(static_cast<const float*>(p) + k, lane_mask(n));
-  if (DT == DType::kQ8) {  // q8 rows are whole blocks: the 8 lanes are readable
-    alignas(32) float tmp[8];
-    _mm256_store_ps(tmp, load8<DType::kQ8>(p, k));
-    for (int64_t i = n; i < 8; ++i) tmp[i] = 0.0f;
-    return _mm256_load_ps(tmp);
-  }
-  alignas(16) uint16_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::memcpy(tmp, static_cast<const uint16_t*>(p) + k, static_cast<size_t>(n) * 2);
-  return load8<DT>(tmp, 0);
+  return F32x8::load_w_partial<DT>(p, k, n).v;
 }
 
-inline __m256 loadf_partial(const float* p, int64_t n) {
-  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(n));
-}
-inline void storef_partial(float* p, int64_t n, __m256 v) {
-  if (n >= 8) {
-    _mm256_storeu_ps(p, v);
-  } else if (n > 0) {
-    _mm256_maskstore_ps(p, lane_mask(n), v);
-  }
-}
+// The first n floats at p (all 8 when n >= 8), zero-filled / stored.
+inline __m256 loadf_partial(const float* p, int64_t n) { return F32x8::load_partial(p, n).v; }
+inline void storef_partial(float* p, int64_t n, __m256 v) { F32x8::store_partial(p, n, F32x8{v}); }
 
 inline void transpose8(__m256 r[8]) {
   __m256 t[8], u[8];

@@ -21,59 +21,25 @@ inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // ---------------------------------------------------------------------------------------------
-// Loads of 16 weights widened to f32.
+// Loads of 16 weights widened to f32 (q8: k a multiple of 16), all or the lanes of a mask: the
+// vector wrapper's loads (simd_vec.h), under the names the GEMM code uses.
 
 template <DType DT>
-inline __m512 load16(const void* p, int64_t k);
-template <>
-inline __m512 load16<DType::kF32>(const void* p, int64_t k) {
-  return _mm512_loadu_ps(static_cast<const float*>(p) + k);
+inline __m512 load16(const void* p, int64_t k) {
+  return F32x16::load_w<DT>(p, k).v;
 }
-template <>
-inline __m512 load16<DType::kBF16>(const void* p, int64_t k) {
-  __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + k));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-template <>
-inline __m512 load16<DType::kF16>(const void* p, int64_t k) {
-  __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + k));
-  return _mm512_cvtph_ps(h);
-}
-
 template <DType DT>
-inline __m512 load16m(const void* p, int64_t k, __mmask16 m);
-template <>
-inline __m512 load16m<DType::kF32>(const void* p, int64_t k, __mmask16 m) {
-  return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + k);
-}
-template <>
-inline __m512 load16m<DType::kBF16>(const void* p, int64_t k, __mmask16 m) {
-  __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + k);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-template <>
-inline __m512 load16m<DType::kF16>(const void* p, int64_t k, __mmask16 m) {
-  __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + k);
-  return _mm512_cvtph_ps(h);
+inline __m512 load16m(const void* p, int64_t k, __mmask16 m) {
+  return F32x16::load_w_partial<DT>(p, k, m).v;
 }
 
-// q8 (k a multiple of 16, so the 16 share one block; see DType::kQ8): int8 widened, times the
-// block's f16 scale (the product is exact in f32 up to one rounding, as in the reference).
+// q8 pieces for the q8 GEMV: the f16 scale of a block broadcast, and 16 int8 values widened.
 inline __m512 q8_scale16(const uint8_t* block) {
-  return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(block))));
+  return _mm512_cvtph_ps(
+      _mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(block))));
 }
 inline __m512 q8_values16(const uint8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
-template <>
-inline __m512 load16<DType::kQ8>(const void* p, int64_t k) {
-  const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
-  return _mm512_mul_ps(q8_values16(b + 2 + k % kQ8Group), q8_scale16(b));
-}
-template <>
-inline __m512 load16m<DType::kQ8>(const void* p, int64_t k, __mmask16 m) {
-  // Rows are whole blocks, so all 16 lanes are readable; masked lanes are zeroed.
-  return _mm512_maskz_mov_ps(m, load16<DType::kQ8>(p, k));
 }
 
 // In-register transpose of a 16x16 block of 32-bit elements: r[i][j] -> r[j][i].
