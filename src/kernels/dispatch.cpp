@@ -114,7 +114,8 @@ CpuFeatures detect_cpu() {
   f.avx2 = (b >> 5) & 1u;
   f.bmi = (b >> 3) & 1u;
   f.bmi2 = (b >> 8) & 1u;
-  f.avx512 = os_zmm && ((b >> 16) & 1u) && ((b >> 17) & 1u) && ((b >> 30) & 1u) && ((b >> 31) & 1u);
+  f.avx512 = os_zmm && ((b >> 16) & 1u) && ((b >> 17) & 1u) &&  // F, DQ
+             ((b >> 30) & 1u) && ((b >> 31) & 1u);                // BW, VL
   const bool amx_tile = (d >> 24) & 1u, amx_bf16 = (d >> 22) & 1u;
   f.amx_bf16 = os_tile && amx_tile && amx_bf16;
   if (leaf7_max_sub >= 1) {

@@ -304,7 +304,8 @@ void avx2_gemm_blocked(const void* a_packed, detail::GemmMode mode, const GemmAr
 
 }  // namespace
 
-// The table is baseline code (dispatch.cpp calls this before it knows the CPU has AVX2).
+// The table itself is baseline code: no AVX2 instruction runs until dispatch.cpp has checked the
+// CPU and calls through it.
 LPX_TARGET_END
 
 namespace detail {

@@ -14,7 +14,8 @@
 #include <immintrin.h>
 LPX_TARGET_AVX512_BEGIN
 #include "kernels/ops_avx512_internal.h"
-// The table is baseline code (dispatch.cpp calls this before it knows the CPU has AVX-512).
+// The table itself is baseline code: no AVX-512 instruction runs until dispatch.cpp has checked
+// the CPU and calls through it.
 LPX_TARGET_END
 
 namespace lpx::kernels::detail {
