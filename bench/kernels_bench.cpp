@@ -1,5 +1,7 @@
 // Kernel micro-benchmarks: bf16 matmul at TinyLlama shapes (M=1 decode: GB/s of weights streamed;
-// M=512 prefill: GFLOP/s) and STREAM-like triad / read bandwidth with the global thread pool.
+// M=512 prefill: GFLOP/s), STREAM-like triad / read bandwidth with the global thread pool, and the
+// elementwise ops and attention on one thread (BM_RmsNorm, BM_Rope, BM_SiluMul, BM_Softmax, BM_Add,
+// BM_Attention).
 // Uses the active ISA (env LPX_ISA) and precision (env LPX_MATMUL); the *_Exact variants force
 // exact f32 products and *_Avx512Dot the vdpbf16ps engine; the label names the engine used. Weights for M=1 rotate through a 1 GiB arena so they never sit in cache.
 // Besides wall-clock rates, every benchmark reports "...@cpu" rates normalised by the process CPU
@@ -9,6 +11,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -16,7 +19,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "kernels/cvt.h"
+#include "core/dtype.h"
 #include "kernels/ops.h"
 
 namespace lpx {
@@ -58,7 +61,7 @@ void fill_bf16(uint16_t* w, size_t n) {
   ThreadPool::global().parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
     std::mt19937 rng(static_cast<uint32_t>(b));
     std::uniform_real_distribution<float> d(-0.05f, 0.05f);
-    for (int64_t i = b; i < e; ++i) w[i] = kernels::f32_to_bf16(d(rng));
+    for (int64_t i = b; i < e; ++i) w[i] = f32_to_bf16(d(rng));
   });
 }
 
@@ -91,7 +94,7 @@ void run_matmul(benchmark::State& state, kernels::MatmulPrecision prec, bool amx
   CpuClock clock;
   for (auto _ : state) {
     const char* base = static_cast<const char*>(arena.p) + (i++ % copies) * wbytes;
-    WeightMatrix w{base, WDType::kBF16, N, K, 0};
+    WeightMatrix w{base, DType::kBF16, N, K, 0};
     kernels::matmul(x.data(), w, y.data(), M);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -193,6 +196,119 @@ void BM_ParallelForOverhead(benchmark::State& state) {
   state.SetLabel("threads=" + std::to_string(pool.num_threads()));
 }
 BENCHMARK(BM_ParallelForOverhead)->UseRealTime();
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise / row ops and attention on one thread (a 1-thread pool), at SmolLM2-135M-like shapes
+// plus odd sizes that exercise the vector tails. Rates: elements (or keys x heads) per second.
+
+ThreadPool& serial_pool() {
+  static ThreadPool pool(1);
+  return pool;
+}
+
+std::vector<float> bench_floats(size_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+void BM_RmsNorm(benchmark::State& state) {
+  const int64_t M = 16, D = state.range(0);
+  std::vector<float> x = bench_floats(static_cast<size_t>(M * D), 1), g = bench_floats(static_cast<size_t>(D), 2);
+  std::vector<float> y(x.size());
+  WeightVector gamma;
+  gamma.data = g.data();
+  gamma.size = D;
+  for (auto _ : state) {
+    kernels::rmsnorm(x.data(), gamma, 1e-5f, y.data(), M, D, &serial_pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * M * D);
+}
+BENCHMARK(BM_RmsNorm)->Arg(576)->Arg(2051);
+
+void BM_Rope(benchmark::State& state) {
+  const int64_t M = state.range(0);
+  const int heads = 12, hd = 64;  // 9 q + 3 kv heads of SmolLM2-135M
+  std::vector<float> v = bench_floats(static_cast<size_t>(M * heads * hd), 3);
+  std::vector<int32_t> pos(static_cast<size_t>(M));
+  for (int64_t m = 0; m < M; ++m) pos[static_cast<size_t>(m)] = static_cast<int32_t>(100 + m);
+  std::vector<float> inv_freq(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv_freq[static_cast<size_t>(i)] = std::pow(10000.0f, -2.0f * i / hd);
+  for (auto _ : state) {
+    kernels::rope(v.data(), pos.data(), inv_freq.data(), M, heads, hd, 0, &serial_pool());
+    benchmark::DoNotOptimize(v.data());
+  }
+  state.SetItemsProcessed(state.iterations() * M * heads * hd);
+}
+BENCHMARK(BM_Rope)->Arg(1)->Arg(64);
+
+void BM_SiluMul(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::vector<float> g = bench_floats(n, 4), u = bench_floats(n, 5), out(n);
+  for (auto _ : state) {
+    kernels::silu_mul(g.data(), u.data(), out.data(), n, &serial_pool());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_SiluMul)->Arg(1536)->Arg(16 * 1536 + 5);
+
+void BM_Softmax(benchmark::State& state) {
+  const int64_t M = 8, N = state.range(0);
+  const std::vector<float> src = bench_floats(static_cast<size_t>(M * N), 6, -8.0f, 8.0f);
+  std::vector<float> x(src.size());
+  for (auto _ : state) {
+    std::memcpy(x.data(), src.data(), sizeof(float) * x.size());
+    kernels::softmax(x.data(), M, N, &serial_pool());
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.SetItemsProcessed(state.iterations() * M * N);
+}
+BENCHMARK(BM_Softmax)->Arg(1027)->Arg(49152);
+
+void BM_Add(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::vector<float> a = bench_floats(n, 7), b = bench_floats(n, 8), out(n);
+  for (auto _ : state) {
+    kernels::add(a.data(), b.data(), out.data(), n, &serial_pool());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_Add)->Arg(576)->Arg(16 * 576 + 3);
+
+// Attention of n_q queries (the last n_q positions of a ctx-long sequence), 9 heads on 3 kv heads.
+void BM_Attention(benchmark::State& state) {
+  const int64_t n_q = state.range(0), ctx = state.range(1);
+  const int heads = 9, kv_heads = 3, hd = 64;
+  std::vector<float> q = bench_floats(static_cast<size_t>(n_q * heads * hd), 9);
+  std::vector<float> k = bench_floats(static_cast<size_t>(ctx * kv_heads * hd), 10);
+  std::vector<float> v = bench_floats(static_cast<size_t>(ctx * kv_heads * hd), 11);
+  std::vector<float> out(q.size());
+  std::vector<int32_t> pos(static_cast<size_t>(n_q));
+  for (int64_t j = 0; j < n_q; ++j) pos[static_cast<size_t>(j)] = static_cast<int32_t>(ctx - n_q + j);
+  kernels::AttentionArgs a;
+  a.q = q.data();
+  a.positions = pos.data();
+  a.n_q = n_q;
+  a.n_heads = heads;
+  a.kv.k_base = k.data();
+  a.kv.v_base = v.data();
+  a.kv.n_kv_heads = kv_heads;
+  a.kv.head_dim = hd;
+  a.out = out.data();
+  int64_t keys = 0;
+  for (int64_t j = 0; j < n_q; ++j) keys += pos[static_cast<size_t>(j)] + 1;
+  for (auto _ : state) {
+    kernels::attention(a, &serial_pool());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * keys * heads);
+}
+BENCHMARK(BM_Attention)->Args({1, 512})->Args({1, 2000})->Args({64, 512});
 
 }  // namespace
 }  // namespace lpx

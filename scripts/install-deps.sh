@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages loraplex needs; apt-installs only what is missing (idempotent).
-#   scripts/install-deps.sh         build + test dependencies (C++ toolchain, libraries, node/npm)
+#   scripts/install-deps.sh         build + test dependencies (C++ toolchains: g++ and clang++ for
+#                                   `make test-clang`; libraries, node/npm)
 #   scripts/install-deps.sh --dev   also the Python packages that regenerate the demo model
 #   scripts/install-deps.sh --bench also the matmul yardsticks of `make bench` (OpenBLAS, oneDNN)
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config git
+PKGS=(build-essential clang cmake pkg-config git
       nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev libyaml-cpp-dev libcli11-dev zlib1g-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       nodejs npm curl ca-certificates)
@@ -25,6 +26,11 @@ done
 # nodejs/npm may come from elsewhere on some machines: accept working binaries.
 if command -v node >/dev/null && command -v npm >/dev/null; then
   tmp=(); for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || tmp+=("$p"); done
+  missing=("${tmp[@]+"${tmp[@]}"}")
+fi
+# Likewise a working clang++ (e.g. from a versioned clang-NN package) is enough.
+if command -v clang++ >/dev/null; then
+  tmp=(); for p in "${missing[@]+"${missing[@]}"}"; do [[ "$p" == clang ]] || tmp+=("$p"); done
   missing=("${tmp[@]+"${tmp[@]}"}")
 fi
 

@@ -1,4 +1,5 @@
-// DType sizes/names and bit-exact f16/bf16 <-> f32 conversions (software, no ISA dependence).
+// DType sizes/names and bulk f16/bf16 <-> f32 conversions (software, no ISA dependence; the scalar
+// conversions are inline in dtype.h).
 #include "core/dtype.h"
 
 #include <cctype>
@@ -8,22 +9,6 @@
 #include "core/check.h"
 
 namespace lpx {
-namespace {
-
-uint32_t float_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-float bits_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-}  // namespace
-
 size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::kF32: return 4;
@@ -62,80 +47,6 @@ std::optional<DType> parse_dtype(std::string_view text) {
   if (t == "bf16" || t == "bfloat16") return DType::kBF16;
   if (t == "i8" || t == "int8") return DType::kI8;
   return std::nullopt;
-}
-
-// f16 layout: 1 sign, 5 exponent (bias 15), 10 mantissa.
-float f16_to_f32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t out;
-  if (exp == 0x1F) {
-    out = sign | 0x7F800000u | (mant << 13);  // inf or NaN (payload kept)
-  } else if (exp != 0) {
-    out = sign | ((exp + (127 - 15)) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    out = sign;  // +-0
-  } else {
-    // Subnormal: value = mant * 2^-24. Normalise so the leading 1 moves to bit 10.
-    int e = -14;  // exponent of a subnormal with the leading bit at position 10
-    while ((mant & 0x400u) == 0) {
-      mant <<= 1;
-      --e;
-    }
-    mant &= 0x3FFu;
-    out = sign | (static_cast<uint32_t>(e + 127) << 23) | (mant << 13);
-  }
-  return bits_float(out);
-}
-
-uint16_t f32_to_f16(float f) {
-  const uint32_t u = float_bits(f);
-  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
-  const uint32_t exp = (u >> 23) & 0xFFu;
-  const uint32_t mant = u & 0x7FFFFFu;
-  if (exp == 0xFF) {
-    if (mant == 0) return sign | 0x7C00u;  // inf
-    uint16_t m = static_cast<uint16_t>(mant >> 13);
-    if (m == 0) m = 0x200;  // keep it a NaN (quiet) when the payload lives only in low bits
-    return sign | 0x7C00u | m;
-  }
-  const int e = static_cast<int>(exp) - 127;  // unbiased exponent
-  if (e > 15) return sign | 0x7C00u;           // overflow -> inf
-  if (e >= -14) {
-    // Normal f16 candidate: keep 10 mantissa bits, round the 13 dropped bits to nearest even.
-    uint32_t half = (static_cast<uint32_t>(e + 15) << 10) | (mant >> 13);
-    const uint32_t rest = mant & 0x1FFFu;
-    if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // may carry into exponent/inf: correct
-    return static_cast<uint16_t>(sign | half);
-  }
-  // Subnormal or zero in f16: value = m * 2^-24 with m in [0, 1024).
-  if (e < -25) return sign;  // below half of the smallest subnormal (2^-25) -> +-0
-  // With the implicit 1 the significand sig has 24 bits and value = sig * 2^(e-23), so
-  // m = value / 2^-24 = sig * 2^(e+1) = sig >> (-e-1); shift is 14 (e=-15) .. 24 (e=-25).
-  const uint32_t sig = mant | 0x800000u;
-  const int shift = -e - 1;
-  uint32_t m = sig >> shift;
-  const uint32_t rest = sig & ((1u << shift) - 1u);
-  const uint32_t halfway = 1u << (shift - 1);
-  if (rest > halfway || (rest == halfway && (m & 1u))) ++m;  // m == 1024 becomes the smallest normal: correct
-  return static_cast<uint16_t>(sign | m);
-}
-
-float bf16_to_f32(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
-
-uint16_t f32_to_bf16(float f) {
-  const uint32_t u = float_bits(f);
-  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x7FFFFFu) != 0) {
-    // NaN: truncate (keeps sign and top payload bits); if nothing of the payload is left, set the
-    // quiet bit so the result stays a NaN rather than becoming inf.
-    uint16_t b = static_cast<uint16_t>(u >> 16);
-    if ((b & 0x007Fu) == 0) b |= 0x0040u;
-    return b;
-  }
-  // Round to nearest even on the 16 dropped bits; overflow carries into inf, which is correct.
-  const uint32_t rounding = 0x7FFFu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
 void convert_to_f32(DType src_dtype, const void* src, float* dst, size_t n) {

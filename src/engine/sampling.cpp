@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "kernels/ops.h"
 
 namespace lpx {
 namespace {
@@ -43,8 +44,8 @@ std::string fmt(float v) {
   return std::string(buf, end);
 }
 
-// Explicit 4-lane SIMD (GCC/Clang vector extensions): the compiler will not vectorise the exp
-// loops by itself under the default -ftrapping-math, and exp over a 128k vocab dominates sampling.
+// Explicit 4-lane SIMD (GCC/Clang vector extensions) for the max / argmax scans: the compiler will
+// not vectorise them by itself under the default -ftrapping-math.
 using V4f = float __attribute__((vector_size(16)));
 using V4i = int32_t __attribute__((vector_size(16)));
 
@@ -54,31 +55,6 @@ inline V4f load4(const float* p) {
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
-inline void store4(float* p, V4f v) { std::memcpy(p, &v, sizeof(v)); }
-
-// exp(x) per lane for x <= 0 (callers pass x - max), ~2e-7 relative error; 0 for x < -87 and for
-// NaN; exactly 1 for x == 0. Positive inputs are not supported (wrong results, no UB).
-inline V4f exp_nonpos4(V4f x) {
-  const V4f lo = splat(-87.5f);
-  const V4f zero = splat(0.0f);
-  const V4f xc = x > lo ? x : lo;  // NaN -> -87.5: keeps the exponent arithmetic in range
-  const V4f t = xc * 1.44269504088896341f;                 // x / ln 2
-  const V4f n = (t - 12582912.0f) + 12582912.0f;           // round to nearest (|t| < 2^22)
-  const V4f r = (xc - n * 0.693145751953125f) - n * 1.428606765330187e-06f;  // x - n ln2, |r| <= 0.35
-  V4f p = splat(1.0f / 720.0f);
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const V4i e = (__builtin_convertvector(n, V4i) + 127) << 23;  // 2^n, n in [-126, 0]
-  const V4f y = p * std::bit_cast<V4f>(e);
-  return x > splat(-87.0f) ? y : zero;
-}
-
-// Scalar form of exp_nonpos4 (bit-identical results).
-inline float fast_exp_nonpos(float x) { return exp_nonpos4(splat(x))[0]; }
 
 // max over x (NaN ignored); -inf when x is empty or all -inf/NaN.
 float max_of(std::span<const float> x) {
@@ -113,33 +89,14 @@ int32_t argmax_of(std::span<const float> x) {
 }
 
 // out[i] = exp((x[i] - m) * scale) (out may be null); returns the sum Z. m must be finite.
-// Float lanes are flushed into a double every 512 elements so that Z stays accurate to ~1e-7
-// relative on a 128k vocab (top-p near 1 cuts in the far tail, where this matters).
+// The kernels' f32 sums are flushed into a double every 512 elements so that Z stays accurate to
+// ~1e-7 relative on a 128k vocab (top-p near 1 cuts in the far tail, where this matters).
 double exp_shifted(std::span<const float> x, float m, float scale, float* out) {
-  const size_t n = x.size();
-  const size_t n8 = n & ~size_t{7};
-  const V4f mv = splat(m);
+  constexpr size_t kBlock = 512;
   double z = 0;
-  for (size_t block = 0; block < n8; block += 512) {
-    const size_t end = std::min(n8, block + 512);
-    V4f acc0 = splat(0.0f), acc1 = splat(0.0f);
-    for (size_t i = block; i < end; i += 8) {
-      const V4f e0 = exp_nonpos4((load4(&x[i]) - mv) * scale);
-      const V4f e1 = exp_nonpos4((load4(&x[i + 4]) - mv) * scale);
-      if (out) {
-        store4(out + i, e0);
-        store4(out + i + 4, e1);
-      }
-      acc0 += e0;
-      acc1 += e1;
-    }
-    const V4f acc = acc0 + acc1;
-    z += (static_cast<double>(acc[0]) + acc[1]) + (static_cast<double>(acc[2]) + acc[3]);
-  }
-  for (size_t i = n8; i < n; ++i) {
-    const float e = fast_exp_nonpos((x[i] - m) * scale);
-    if (out) out[i] = e;
-    z += e;
+  for (size_t b = 0; b < x.size(); b += kBlock) {
+    const size_t len = std::min(kBlock, x.size() - b);
+    z += kernels::exp_shifted(x.data() + b, len, m, scale, out != nullptr ? out + b : nullptr);
   }
   return z;
 }
@@ -553,10 +510,19 @@ Sampler::Kept Sampler::filter(std::span<const float> x, float m) {
   if (use_top_k) {
     // Small candidate list: top-k, then top-p (quickselect on mass) and min-p on it.
     top_k_of(x, static_cast<size_t>(params_.top_k), c);
+    // p = exp((logit - m) / T) through the kernels' exp, in chunks (the same bits as the whole-vocab
+    // pass gives each value).
     double z = 0;
-    for (Cand& e : c) {
-      e.p = fast_exp_nonpos((e.logit - m) * inv_t);
-      z += e.p;
+    constexpr size_t kChunk = 64;
+    float logit[kChunk], prob[kChunk];
+    for (size_t b = 0; b < c.size(); b += kChunk) {
+      const size_t len = std::min(kChunk, c.size() - b);
+      for (size_t i = 0; i < len; ++i) logit[i] = c[b + i].logit;
+      kernels::exp_shifted(logit, len, m, inv_t, prob);
+      for (size_t i = 0; i < len; ++i) {
+        c[b + i].p = prob[i];
+        z += prob[i];
+      }
     }
     size_t w = 0;
     for (size_t i = 0; i < c.size(); ++i) {

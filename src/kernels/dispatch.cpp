@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 #if defined(__linux__) && defined(__x86_64__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,30 +21,11 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
-#include "kernels/cvt.h"
+#include "core/dtype.h"
 #include "kernels/ops.h"
 #include "kernels/ops_internal.h"
 
 namespace lpx {
-
-size_t wdtype_size(WDType t) {
-  switch (t) {
-    case WDType::kF32: return 4;
-    case WDType::kQ8: return 1;
-    default: return 2;
-  }
-}
-
-const char* wdtype_name(WDType t) {
-  switch (t) {
-    case WDType::kF32: return "f32";
-    case WDType::kF16: return "f16";
-    case WDType::kBF16: return "bf16";
-    case WDType::kQ8: return "q8";
-    case WDType::kBF16I16: return "bf16x16";
-  }
-  return "?";
-}
 
 void pack_bf16_i16(const uint16_t* src, int64_t N, int64_t K, int64_t src_stride, void* dst) {
   LPX_CHECK(N % 16 == 0);
@@ -75,9 +59,9 @@ void quantize_row_q8(const float* x, int64_t n, void* out) {
   for (int64_t g = 0; g < n; g += kQ8Group, dst += kQ8BlockBytes) {
     float amax = 0.0f;
     for (int64_t i = 0; i < kQ8Group; ++i) amax = std::max(amax, std::fabs(x[g + i]));
-    uint16_t h = kernels::f32_to_f16(amax / 127.0f);
-    if (std::isinf(kernels::f16_to_f32(h))) h = 0x7bff;  // beyond f16: saturate at the largest scale
-    const float scale = kernels::f16_to_f32(h);
+    uint16_t h = f32_to_f16(amax / 127.0f);
+    if (std::isinf(f16_to_f32(h))) h = 0x7bff;  // beyond f16: saturate at the largest scale
+    const float scale = f16_to_f32(h);
     if (!(scale > 0.0f)) h = 0;  // all zero or below f16's range: a zero group
     std::memcpy(dst, &h, 2);
     auto* q = reinterpret_cast<int8_t*>(dst + 2);
@@ -94,45 +78,75 @@ void quantize_row_q8(const float* x, int64_t n, void* out) {
 namespace kernels {
 namespace {
 
+// CPU features from cpuid/xgetbv directly (__builtin_cpu_supports knows different feature names
+// in GCC and Clang, and Clang 14 lacks f16c and the AMX ones).
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false, bmi = false, bmi2 = false;
+  bool avx512 = false;  // F + BW + VL + DQ, with the OS saving the zmm/opmask state
+  bool avx512_bf16 = false;
+  bool amx_bf16 = false;  // AMX-TILE + AMX-BF16 (the OS permission is asked for separately)
+  bool amd = false;
+};
+
+CpuFeatures detect_cpu() {
+  CpuFeatures f;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d) == 0) return f;
+  const unsigned max_leaf = a;
+  f.amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "AuthenticAMD"
+  __get_cpuid(1, &a, &b, &c, &d);
+  const bool osxsave = (c >> 27) & 1u, avx = (c >> 28) & 1u;
+  f.fma = (c >> 12) & 1u;
+  f.f16c = (c >> 29) & 1u;
+  if (!osxsave || !avx || max_leaf < 7) return f;
+  uint32_t xlo = 0, xhi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  const bool os_ymm = (xlo & 0x6u) == 0x6u;            // SSE + AVX state
+  const bool os_zmm = os_ymm && (xlo & 0xe0u) == 0xe0u;  // opmask + ZMM_Hi256 + Hi16_ZMM
+  const bool os_tile = (xlo & 0x60000u) == 0x60000u;     // XTILECFG + XTILEDATA
+  if (!os_ymm) {
+    f.fma = f.f16c = false;
+    return f;
+  }
+  __get_cpuid_count(7, 0, &a, &b, &c, &d);
+  const unsigned leaf7_max_sub = a;
+  f.avx2 = (b >> 5) & 1u;
+  f.bmi = (b >> 3) & 1u;
+  f.bmi2 = (b >> 8) & 1u;
+  f.avx512 = os_zmm && ((b >> 16) & 1u) && ((b >> 17) & 1u) &&  // F, DQ
+             ((b >> 30) & 1u) && ((b >> 31) & 1u);                // BW, VL
+  const bool amx_tile = (d >> 24) & 1u, amx_bf16 = (d >> 22) & 1u;
+  f.amx_bf16 = os_tile && amx_tile && amx_bf16;
+  if (leaf7_max_sub >= 1) {
+    __get_cpuid_count(7, 1, &a, &b, &c, &d);
+    f.avx512_bf16 = f.avx512 && ((a >> 5) & 1u);
+  }
+#endif
+  return f;
+}
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures f = detect_cpu();
+  return f;
+}
+
 bool cpu_supports(Isa isa) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
+  const CpuFeatures& f = cpu();
   switch (isa) {
     case Isa::kScalar: return true;
-    case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
-    case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::kAvx2: return f.avx2 && f.fma && f.f16c && f.bmi && f.bmi2;
+    case Isa::kAvx512: return f.avx512 && f.avx2 && f.fma && f.f16c && f.bmi && f.bmi2;
   }
   return false;
-#else
-  return isa == Isa::kScalar;
-#endif
 }
 
 // vdpbf16ps is only worth it where it runs at (at least) twice the f32 FMA rate: AMD Zen 4/5.
 // On Intel Xeons (Cooper Lake .. Granite Rapids) it runs at or below the f32 FMA rate, so the
 // exact path is both faster and more accurate there.
-bool cpu_bf16_dot_is_fast() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_is("amd");
-#else
-  return false;
-#endif
-}
+bool cpu_bf16_dot_is_fast() { return cpu().amd; }
 
-bool cpu_has_avx512_bf16() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16");
-#else
-  return false;
-#endif
-}
+bool cpu_has_avx512_bf16() { return cpu().avx512_bf16; }
 
 const detail::OpsTable* table_for(Isa isa) {
   switch (isa) {
@@ -143,7 +157,8 @@ const detail::OpsTable* table_for(Isa isa) {
   return nullptr;
 }
 
-bool isa_available(Isa isa) { return table_for(isa) != nullptr && cpu_supports(isa); }
+// The CPU check comes first: the tables are only touched on CPUs that can run their path.
+bool isa_available(Isa isa) { return cpu_supports(isa) && table_for(isa) != nullptr; }
 
 Isa best_isa() {
   for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
@@ -161,13 +176,7 @@ MatmulPrecision default_precision(bool bf16_fast, bool amx_ok) {
 }
 
 bool cpu_has_amx_bf16() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
-         cpu_supports(Isa::kAvx512) && cpu_has_avx512_bf16();
-#else
-  return false;
-#endif
+  return cpu().amx_bf16 && cpu_supports(Isa::kAvx512) && cpu_has_avx512_bf16();
 }
 
 struct State {
@@ -281,7 +290,7 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   if (a.M <= 0 || N <= 0) return;
   LPX_CHECK(a.x != nullptr && a.y != nullptr && a.w.data != nullptr);
   LPX_CHECK(a.ldx >= K && a.ldy >= N && a.w.stride() >= K);
-  LPX_CHECK(a.w.dtype != WDType::kQ8 || (K % kQ8Group == 0 && a.w.stride() % kQ8Group == 0));
+  LPX_CHECK(a.w.dtype != DType::kQ8 || (K % kQ8Group == 0 && a.w.stride() % kQ8Group == 0));
   if (K == 0) {
     if (!a.accumulate) {
       for (int64_t m = 0; m < a.M; ++m) std::fill(a.y + m * a.ldy, a.y + m * a.ldy + N, 0.0f);
@@ -292,13 +301,13 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   ThreadPool& tp = pool_or_global(pool);
   // Prepacked bf16 goes straight to the vdpbf16ps kernels; any other path (exact precision, another
   // ISA, alpha != 1) gets a row-major copy first (slow: only tests and run-time switches do this).
-  if (a.w.dtype == WDType::kBF16I16) {
+  if (a.w.dtype == DType::kBF16I16) {
     LPX_CHECK(N % 16 == 0);
     const bool direct = a.alpha == 1.0f && t.gemv_bf16dot != nullptr && bf16_gemm_mode() == detail::GemmMode::kBf16Dot;
     if (!direct) {
       auto* rm = static_cast<uint16_t*>(detail::thread_scratch(5, sizeof(uint16_t) * static_cast<size_t>(N * K)));
       unpack_bf16_i16(a.w.data, N, K, rm);
-      a.w = WeightMatrix{rm, WDType::kBF16, N, K, 0};
+      a.w = WeightMatrix{rm, DType::kBF16, N, K, 0};
     }
   }
   // Split N into units of 32 rows (one packed panel), keeping >= ~64K multiply-adds per chunk.
@@ -308,7 +317,7 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   const int64_t min_units = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, work_per_unit));
   // bf16 activations for a small M: the GEMV with the blocked kernel's per-row arithmetic, so a
   // row gets the same result whether its step has 1 row or 500 (batched == solo holds here too).
-  const bool bf16_w = a.w.dtype == WDType::kBF16 || a.w.dtype == WDType::kBF16I16;
+  const bool bf16_w = a.w.dtype == DType::kBF16 || a.w.dtype == DType::kBF16I16;
   if (bf16_w && a.alpha == 1.0f && a.M < kBf16DotMinRows && t.gemv_bf16dot != nullptr &&
       bf16_gemm_mode() == detail::GemmMode::kBf16Dot) {
     auto* xp = static_cast<uint32_t*>(detail::thread_scratch(1, sizeof(uint32_t) * a.M * ((K + 1) / 2)));
@@ -366,7 +375,7 @@ void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool acc
 
 void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D,
              ThreadPool* pool) {
-  LPX_CHECK(gamma.size == D && gamma.data != nullptr && gamma.dtype != WDType::kQ8);
+  LPX_CHECK(gamma.size == D && gamma.data != nullptr && gamma.dtype != DType::kQ8);
   const detail::OpsTable& t = active();
   pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
     t.rmsnorm(x + m0 * D, gamma, eps, y + m0 * D, m1 - m0, D);
@@ -435,8 +444,11 @@ Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float
   return Status::ok();
 }
 
-void to_f32(const void* src, WDType t, float* dst, size_t n) { active().to_f32(src, t, dst, n); }
+void to_f32(const void* src, DType t, float* dst, size_t n) { active().to_f32(src, t, dst, n); }
 float dot(const float* a, const float* b, size_t n) { return active().dot(a, b, n); }
+float exp_shifted(const float* x, size_t n, float m, float scale, float* out) {
+  return active().exp_shifted(x, n, m, scale, out);
+}
 void axpy(float alpha, const float* x, float* y, size_t n) { active().axpy(alpha, x, y, n); }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,7 +541,7 @@ void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int 
         float* bt = static_cast<float*>(detail::thread_scratch(4, sizeof(float) * static_cast<size_t>((r + 1) * len)));
         float* acc = bt + r * len;
         for (int64_t k = 0; k < r; ++k) {
-          const char* row = static_cast<const char*>(sg.b.row_ptr(k)) + wdtype_row_bytes(sg.b.dtype, it.n0);
+          const char* row = static_cast<const char*>(sg.b.row_ptr(k)) + dtype_row_bytes(sg.b.dtype, it.n0);
           t.to_f32(row, sg.b.dtype, bt + k * len, static_cast<size_t>(len));
         }
         for (int64_t m = it.m0; m < it.m1; ++m) {

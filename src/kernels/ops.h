@@ -4,7 +4,7 @@
 // lpx::kernels::ref (serial, double accumulation where it matters) and SIMD versions (AVX2,
 // AVX-512, plus AVX512-BF16 / AMX-BF16 engines for bf16 prefill GEMMs) chosen at startup from the
 // CPU (see Isa below; env LPX_ISA forces one). Weights are row-major as loaded, except bf16
-// matrices the model layer prepacks for the vdpbf16ps kernels (WDType::kBF16I16, below). Row-major
+// matrices the model layer prepacks for the vdpbf16ps kernels (DType::kBF16I16, core/dtype.h). Row-major
 // decode GEMVs stream rows sequentially; prefill GEMMs pack each W panel once per call (a few % of
 // the GEMM time; a copy for prepacked weights).
 //
@@ -25,44 +25,20 @@
 #include <optional>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/status.h"
 
 namespace lpx {
 
 class ThreadPool;
 
-// Storage dtype of weights read by the kernels. Local stand-in for lpx::DType (core/dtype.h) until
-// the two are unified; values equal lpx::DType's (f32 = 0, f16 = 1, bf16 = 2, q8 = 4).
-//  kQ8: weight-only int8 with one scale per group of kQ8Group consecutive elements of a row
-//       (symmetric: w ~= scale * q, q in [-127, 127]). A row is a sequence of kQ8BlockBytes-byte
-//       blocks [f16 scale][32 x int8] (the layout of llama.cpp's Q8_0), so a row of K elements
-//       takes K / 32 * 34 bytes; K (and a matrix's row stride) must be a multiple of 32. Kernels
-//       widen q * scale to f32 exactly (one f32 rounding) and multiply in f32: q8 matmuls always
-//       use exact f32 arithmetic, whatever MatmulPrecision says.
-//  kBF16I16: bf16 prepacked at load for the vdpbf16ps kernels: rows in groups of 16, each group
-//       [ceil(K/2) pairs][16 rows][2] (pair p of the 16 rows is one 64-byte vector; an odd K is
-//       padded with a zero). N must be a multiple of 16 and row slices start on a group; the
-//       bf16dot GEMV and GEMM read it directly (one sequential stream, no transposes or packing),
-//       every other path gets a row-major copy from dispatch first (slow; tests and switches only).
-enum class WDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 4, kBF16I16 = 5 };
-// Bytes of one 16-row group of a kBF16I16 matrix with K columns.
-inline int64_t bf16i16_group_bytes(int64_t K) { return (K + 1) / 2 * 64; }
+// Weights carry an lpx::DType (core/dtype.h), which also defines the in-memory layouts the kernels
+// read: kQ8 (int8 blocks with f16 scales) and kBF16I16 (bf16 interleaved in 16-row groups).
+
 // Repacks a row-major bf16 matrix [N, K] (row stride src_stride elements; N % 16 == 0) into
 // kBF16I16 at dst (N / 16 * bf16i16_group_bytes(K) bytes), and back. Serial.
 void pack_bf16_i16(const uint16_t* src, int64_t N, int64_t K, int64_t src_stride, void* dst);
 void unpack_bf16_i16(const void* src, int64_t N, int64_t K, uint16_t* dst);
-inline constexpr int64_t kQ8Group = 32;
-inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Group;
-size_t wdtype_size(WDType t);       // bytes per element: 4, 2, 2 (q8: 1, the int8 payload only)
-const char* wdtype_name(WDType t);  // "f32", "f16", "bf16", "q8", "bf16x16"
-// Bytes taken by `elems` consecutive elements of a row (q8: elems must be a multiple of kQ8Group).
-inline int64_t wdtype_row_bytes(WDType t, int64_t elems) {
-  switch (t) {
-    case WDType::kF32: return elems * 4;
-    case WDType::kQ8: return elems / kQ8Group * kQ8BlockBytes;
-    default: return elems * 2;
-  }
-}
 // Quantizes n f32 values (n a multiple of kQ8Group) into n / 32 q8 blocks at out: per group,
 // scale = max|x| / 127 rounded to f16, q = x * (1 / scale) rounded to nearest (ties to even) and
 // clamped to [-127, 127]; scale 0 (all q = 0) for an all-zero group; beyond f16's range the scale
@@ -74,15 +50,15 @@ void quantize_row_q8(const float* x, int64_t n, void* out);
 // For nn.Linear: rows = N (out features), cols = K (in features).
 struct WeightMatrix {
   const void* data = nullptr;
-  WDType dtype = WDType::kF32;
+  DType dtype = DType::kF32;
   int64_t rows = 0;              // N
   int64_t cols = 0;              // K
   int64_t row_stride_elems = 0;  // elements from one row to the next (>= cols); 0 means cols
 
   int64_t stride() const { return row_stride_elems > 0 ? row_stride_elems : cols; }
   const void* row_ptr(int64_t r) const {
-    if (dtype == WDType::kBF16I16) return static_cast<const char*>(data) + r / 16 * bf16i16_group_bytes(cols);
-    return static_cast<const char*>(data) + r * wdtype_row_bytes(dtype, stride());
+    if (dtype == DType::kBF16I16) return static_cast<const char*>(data) + r / 16 * bf16i16_group_bytes(cols);
+    return static_cast<const char*>(data) + r * dtype_row_bytes(dtype, stride());
   }
   // Rows [begin, end) as a matrix of their own.
   WeightMatrix slice_rows(int64_t begin, int64_t end) const {
@@ -93,7 +69,7 @@ struct WeightMatrix {
 // A weight vector [size] in its stored dtype (norm gammas, biases). Not owning.
 struct WeightVector {
   const void* data = nullptr;
-  WDType dtype = WDType::kF32;
+  DType dtype = DType::kF32;
   int64_t size = 0;
 };
 
@@ -239,10 +215,16 @@ Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float
                  ThreadPool* pool = nullptr);
 
 // dst[i] = src[i] widened to f32 (n elements of dtype t). Serial.
-void to_f32(const void* src, WDType t, float* dst, size_t n);
+void to_f32(const void* src, DType t, float* dst, size_t n);
 
 // Serial helpers for attention-like code.
 float dot(const float* a, const float* b, size_t n);
+// out[i] = exp((x[i] - m) * scale) for n values whose (x - m) * scale is <= 0 (softmax over
+// logits: m the max), with the kernels' vector exp (~2e-7 relative error): exactly 1 where
+// x == m, 0 below -87 and for NaN (so a -inf logit gets 0). out may be nullptr. Returns the f32
+// sum of the results. Serial; the same x gives the same bits whatever n and the position of x.
+// Positive arguments give finite values but no accuracy promise.
+float exp_shifted(const float* x, size_t n, float m, float scale, float* out);
 void axpy(float alpha, const float* x, float* y, size_t n);  // y += alpha * x
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +315,7 @@ void softmax(float* x, int64_t M, int64_t N);
 void add(const float* a, const float* b, float* out, size_t n);
 Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out);
 float dot(const float* a, const float* b, size_t n);
+float exp_shifted(const float* x, size_t n, float m, float scale, float* out);
 void axpy(float alpha, const float* x, float* y, size_t n);
 void attention(const AttentionArgs& args);
 void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,

@@ -4,8 +4,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/ops.h"
+
+namespace lpx::kernels {
+
+// Element k of a q8 row (see DType::kQ8): scale of block k / 32 times its int8 value.
+inline float q8_elem(const void* row, int64_t k) {
+  const auto* b = static_cast<const uint8_t*>(row) + (k / kQ8Group) * kQ8BlockBytes;
+  uint16_t h;
+  std::memcpy(&h, b, 2);
+  return f16_to_f32(h) * static_cast<float>(static_cast<int8_t>(b[2 + k % kQ8Group]));
+}
+
+}  // namespace lpx::kernels
 
 namespace lpx::kernels::detail {
 
@@ -17,6 +30,8 @@ enum class GemmMode : int {
 };
 
 // Serial building blocks. Each works on the slice it is given; dispatch.cpp splits the work.
+// Tables are written with designated initializers naming every member in order (absent entries
+// spelled out as nullptr), so a missing or misplaced entry shows.
 struct OpsTable {
   Isa isa;
   // Any M, any alpha, any weight dtype (inner-product kernel; used for M < kBf16DotMinRows,
@@ -41,8 +56,9 @@ struct OpsTable {
   void (*silu_mul)(const float* gate, const float* up, float* out, size_t n);
   void (*softmax)(float* x, int64_t M, int64_t N);
   void (*add)(const float* a, const float* b, float* out, size_t n);
-  void (*to_f32)(const void* src, WDType t, float* dst, size_t n);
+  void (*to_f32)(const void* src, DType t, float* dst, size_t n);
   float (*dot)(const float* a, const float* b, size_t n);
+  float (*exp_shifted)(const float* x, size_t n, float m, float scale, float* out);
   void (*axpy)(float alpha, const float* x, float* y, size_t n);
   // Attention work items [begin, end): item i = (query token i / n_kv_heads, kv head i % n_kv_heads),
   // computing all n_heads / n_kv_heads query heads of that group.

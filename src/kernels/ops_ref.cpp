@@ -6,31 +6,32 @@
 #include <vector>
 
 #include "core/check.h"
-#include "kernels/cvt.h"
+#include "core/dtype.h"
 #include "kernels/ops.h"
 #include "kernels/ops_internal.h"
 
 namespace lpx::kernels {
 namespace {
 
-inline float load_elem(const void* base, WDType t, int64_t i) {
+inline float load_elem(const void* base, DType t, int64_t i) {
   switch (t) {
-    case WDType::kF32:
+    case DType::kF32:
       return static_cast<const float*>(base)[i];
-    case WDType::kF16:
+    case DType::kF16:
       return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    case WDType::kBF16:
+    case DType::kBF16:
       return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    case WDType::kQ8:
+    case DType::kQ8:
       return q8_elem(base, i);
-    case WDType::kBF16I16:
-      LPX_CHECK(false && "bf16x16 reaches the reference only unpacked");
+    case DType::kI8:
+    case DType::kBF16I16:
+      LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the reference only unpacked");
       break;
   }
   return 0.0f;
 }
 
-void ref_to_f32(const void* src, WDType t, float* dst, size_t n) {
+void ref_to_f32(const void* src, DType t, float* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = load_elem(src, t, static_cast<int64_t>(i));
 }
 
@@ -191,6 +192,17 @@ float dot(const float* a, const float* b, size_t n) {
   return static_cast<float>(s);
 }
 
+float exp_shifted(const float* x, size_t n, float m, float scale, float* out) {
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    const float t = (x[i] - m) * scale;
+    const float e = t > -87.0f ? std::exp(t) : 0.0f;  // also 0 for NaN
+    if (out != nullptr) out[i] = e;
+    sum += e;
+  }
+  return sum;
+}
+
 void axpy(float alpha, const float* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
@@ -242,24 +254,25 @@ namespace detail {
 
 const OpsTable& ref_table() {
   static const OpsTable table = {
-      Isa::kScalar,
-      &ref::gemm,
-      nullptr,
-      nullptr,
-      nullptr,
-      nullptr,
-      nullptr,
-      &ref::rmsnorm,
-      &ref_rope_apply,
-      &ref::silu_mul,
-      &ref::softmax,
-      &ref::add,
-      &ref_to_f32,
-      &ref::dot,
-      &ref::axpy,
-      &ref_attention_items,
-      nullptr,
-      nullptr,
+      .isa = Isa::kScalar,
+      .gemm = &ref::gemm,
+      .supports_mode = nullptr,
+      .packed_a_bytes = nullptr,
+      .pack_a_units = nullptr,
+      .pack_a = nullptr,
+      .gemm_blocked = nullptr,
+      .rmsnorm = &ref::rmsnorm,
+      .rope_apply = &ref_rope_apply,
+      .silu_mul = &ref::silu_mul,
+      .softmax = &ref::softmax,
+      .add = &ref::add,
+      .to_f32 = &ref_to_f32,
+      .dot = &ref::dot,
+      .exp_shifted = &ref::exp_shifted,
+      .axpy = &ref::axpy,
+      .attention_items = &ref_attention_items,
+      .pack_x_pairs = nullptr,
+      .gemv_bf16dot = nullptr,
   };
   return table;
 }

@@ -74,9 +74,9 @@ void DevicePool::place(DeviceAdapter& d, int first_page) {
     for (int m = 0; m < kNumLoraModules; ++m) {
       const auto& mw = a.layers[l][m];
       if (!mw) continue;
-      const WDType wt = mw->device_dtype == DType::kBF16  ? WDType::kBF16
-                        : mw->device_dtype == DType::kF16 ? WDType::kF16
-                                                          : WDType::kF32;
+      const DType wt = mw->device_dtype == DType::kBF16  ? DType::kBF16
+                        : mw->device_dtype == DType::kF16 ? DType::kF16
+                                                          : DType::kF32;
       const void* pa = put(mw->a, mw->device_dtype);
       // B is stored transposed ([r, N]): the expand kernel then adds r scaled rows per token.
       bt.resize(mw->b.size());

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -412,7 +413,10 @@ Result<AdapterPtr> load_nemo_adapter(const std::string& name, const AdapterFiles
   const int64_t hidden = base.hidden_size, q_dim = base.q_dim(), kv_dim = base.kv_dim(), ffn = base.intermediate_size;
   const std::string rank_origin = yaml_where + " (peft.lora_tuning.adapter_dim)";
   for (const auto& [key, p] : units) {
-    const auto [layer, ui] = key;
+    // Plain variables, not a structured binding: the lambda below captures `layer` (C++20 allows
+    // capturing a binding, but clang before 16 does not).
+    const auto layer = std::get<0>(key);
+    const auto ui = std::get<1>(key);
     const auto unit = static_cast<Unit>(ui);
     if (p.in == nullptr) return corrupt(ckpt_name + ": tensor '" + p.out_name + "' has no matching linear_in");
     if (p.out == nullptr) return corrupt(ckpt_name + ": tensor '" + p.in_name + "' has no matching linear_out");

@@ -18,7 +18,7 @@ const char* lora_module_name(LoraModule m) {
 WeightMatrix as_matrix(const WeightRef& w) {
   WeightMatrix m;
   m.data = w.data;
-  m.dtype = static_cast<WDType>(w.dtype);
+  m.dtype = w.dtype;
   m.rows = w.rows();
   m.cols = w.cols();
   return m;
@@ -27,7 +27,7 @@ WeightMatrix as_matrix(const WeightRef& w) {
 WeightVector as_vector(const WeightRef& w) {
   WeightVector v;
   v.data = w.data;
-  v.dtype = static_cast<WDType>(w.dtype);
+  v.dtype = w.dtype;
   v.size = w.numel();
   return v;
 }

@@ -47,7 +47,7 @@ Result<QuantizeReport> quantize_weights_q8(ModelWeights& w, ThreadPool* pool) {
       continue;
     }
     jobs.push_back({r, total});
-    total += static_cast<size_t>(r->rows() * wdtype_row_bytes(WDType::kQ8, r->cols()));
+    total += static_cast<size_t>(r->rows() * dtype_row_bytes(DType::kQ8, r->cols()));
   }
   std::shared_ptr<uint8_t[]> buf(new uint8_t[std::max<size_t>(total, 1)]);  // not zeroed: every byte is written
 
@@ -55,8 +55,8 @@ Result<QuantizeReport> quantize_weights_q8(ModelWeights& w, ThreadPool* pool) {
   for (const Job& j : jobs) {
     const WeightRef& r = *j.ref;
     const int64_t N = r.rows(), K = r.cols();
-    const int64_t rb = wdtype_row_bytes(WDType::kQ8, K);
-    const auto src_t = static_cast<WDType>(r.dtype);
+    const int64_t rb = dtype_row_bytes(DType::kQ8, K);
+    const DType src_t = r.dtype;
     const size_t src_rb = static_cast<size_t>(K) * dtype_size(r.dtype);
     const auto* src = static_cast<const uint8_t*>(r.data);
     uint8_t* dst = buf.get() + j.offset;
@@ -91,7 +91,7 @@ Result<QuantizeReport> quantize_weights_q8(ModelWeights& w, ThreadPool* pool) {
 
   for (const Job& j : done) {
     WeightRef& r = *j.ref;
-    const size_t q8_bytes = static_cast<size_t>(r.rows() * wdtype_row_bytes(WDType::kQ8, r.cols()));
+    const size_t q8_bytes = static_cast<size_t>(r.rows() * dtype_row_bytes(DType::kQ8, r.cols()));
     rep.bytes_before += r.nbytes;
     rep.bytes_after += q8_bytes;
     release_pages(r.data, r.nbytes);

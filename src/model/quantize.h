@@ -1,5 +1,5 @@
 // Weight-only int8 for the base model (`--dtype q8`): quantizes the seven projection matrices of
-// every layer and lm_head, at load time, into owned q8 copies (kernels/ops.h, WDType::kQ8: blocks
+// every layer and lm_head, at load time, into owned q8 copies (core/dtype.h, DType::kQ8: blocks
 // of 32 int8 with an f16 scale each, 1.0625 bytes per weight), and drops the pages of the source
 // tensors from the resident set. Norms stay as stored; the embedding table stays as stored unless
 // it is tied to lm_head (then both read the q8 copy). LoRA adapters are untouched: they keep their

@@ -201,5 +201,22 @@ TEST(DType, BulkConversions) {
   EXPECT_EQ(out[2], 127.0f);
 }
 
+// The in-memory weight layouts the kernels read (q8 blocks, bf16 interleaved by 16 rows).
+TEST(DType, InMemoryLayouts) {
+  EXPECT_EQ(static_cast<int>(DType::kQ8), 4);  // fixed values
+  EXPECT_EQ(static_cast<int>(DType::kBF16I16), 5);
+  EXPECT_STREQ(dtype_name(DType::kQ8), "q8");
+  EXPECT_STREQ(dtype_name(DType::kBF16I16), "bf16x16");
+  EXPECT_FALSE(dtype_is_float(DType::kQ8));
+  EXPECT_EQ(dtype_row_bytes(DType::kF32, 3), 12);
+  EXPECT_EQ(dtype_row_bytes(DType::kF16, 3), 6);
+  EXPECT_EQ(dtype_row_bytes(DType::kBF16, 3), 6);
+  EXPECT_EQ(dtype_row_bytes(DType::kI8, 5), 5);
+  EXPECT_EQ(dtype_row_bytes(DType::kQ8, 64), 2 * kQ8BlockBytes);
+  EXPECT_EQ(kQ8BlockBytes, 34);
+  EXPECT_EQ(bf16i16_group_bytes(3), 128);  // 2 pairs (odd K padded) x 64 bytes
+  EXPECT_EQ(bf16i16_group_bytes(4), 128);
+}
+
 }  // namespace
 }  // namespace lpx

@@ -25,7 +25,7 @@ TEST(Bf16DotInvariance, RowResultIndependentOfBatch) {
     const int64_t N = sh[0], K = sh[1];
     std::vector<uint16_t> w(static_cast<size_t>(N * K));
     for (auto& v : w) v = f32_to_bf16(nd(rng));
-    WeightMatrix wm{w.data(), WDType::kBF16, N, K, 0};
+    WeightMatrix wm{w.data(), DType::kBF16, N, K, 0};
     for (int64_t M : {16, 20, 37}) {
       for (bool acc : {false, true}) {
         std::vector<float> x(static_cast<size_t>(M * K)), y0(static_cast<size_t>(M * N));
@@ -65,8 +65,8 @@ TEST(Bf16DotInvariance, PrepackedEqualsRowMajor) {
     std::vector<uint16_t> back(w.size());
     unpack_bf16_i16(packed.data(), N, K, back.data());
     ASSERT_EQ(back, w) << "N=" << N << " K=" << K;
-    const WeightMatrix rm{w.data(), WDType::kBF16, N, K, 0};
-    const WeightMatrix pm{packed.data(), WDType::kBF16I16, N, K, 0};
+    const WeightMatrix rm{w.data(), DType::kBF16, N, K, 0};
+    const WeightMatrix pm{packed.data(), DType::kBF16I16, N, K, 0};
     EXPECT_EQ(pm.slice_rows(16, N).row_ptr(0), packed.data() + bf16i16_group_bytes(K));
     for (MatmulPrecision prec : {MatmulPrecision::kBf16Dot, MatmulPrecision::kExact}) {
       ScopedPrecision ps(prec);

@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "kernels/cvt.h"
+#include "core/dtype.h"
+#include "kernels/ops_internal.h"  // q8_elem
 
 namespace lpx::kernels {
 namespace {
@@ -31,29 +33,29 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, floa
 struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> exact;
-  WDType dtype;
+  DType dtype;
 };
 
-Weights make_weights(size_t n, WDType t, uint32_t seed, float scale = 1.0f) {
+Weights make_weights(size_t n, DType t, uint32_t seed, float scale = 1.0f) {
   Weights w;
   w.dtype = t;
   std::vector<float> v = random_floats(n, seed, -scale, scale);
   w.exact.resize(n);
-  if (t == WDType::kQ8) {  // n must be a multiple of kQ8Group (whole blocks)
-    w.bytes.resize(static_cast<size_t>(wdtype_row_bytes(t, static_cast<int64_t>(n))));
+  if (t == DType::kQ8) {  // n must be a multiple of kQ8Group (whole blocks)
+    w.bytes.resize(static_cast<size_t>(dtype_row_bytes(t, static_cast<int64_t>(n))));
     quantize_row_q8(v.data(), static_cast<int64_t>(n), w.bytes.data());
     for (size_t i = 0; i < n; ++i) w.exact[i] = q8_elem(w.bytes.data(), static_cast<int64_t>(i));
     return w;
   }
-  w.bytes.resize(n * wdtype_size(t));
+  w.bytes.resize(n * dtype_size(t));
   for (size_t i = 0; i < n; ++i) {
-    if (t == WDType::kF32) {
+    if (t == DType::kF32) {
       std::memcpy(&w.bytes[i * 4], &v[i], 4);
       w.exact[i] = v[i];
     } else {
-      uint16_t h = t == WDType::kBF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+      uint16_t h = t == DType::kBF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
       std::memcpy(&w.bytes[i * 2], &h, 2);
-      w.exact[i] = t == WDType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
+      w.exact[i] = t == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
   }
   return w;
@@ -174,7 +176,7 @@ TEST(KernelCvt, Bf16) {
 TEST(KernelOps, ToF32AllDtypes) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
-    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{33}, size_t{1000}}) {
         Weights w = make_weights(n, t, 3);
         std::vector<float> out(n + 1, -7.0f);
@@ -184,11 +186,47 @@ TEST(KernelOps, ToF32AllDtypes) {
       }
     }
     for (size_t n : {size_t{0}, size_t{32}, size_t{64}, size_t{1024}}) {
-      Weights w = make_weights(n, WDType::kQ8, 4);
+      Weights w = make_weights(n, DType::kQ8, 4);
       std::vector<float> out(n + 1, -7.0f);
-      to_f32(w.bytes.data(), WDType::kQ8, out.data(), n);
+      to_f32(w.bytes.data(), DType::kQ8, out.data(), n);
       for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], w.exact[i]) << label(isa);
       EXPECT_EQ(out[n], -7.0f) << "wrote past the end, " << label(isa);
+    }
+  }
+}
+
+// exp((x - m) * scale) for softmax-style arguments (<= 0): close to std::exp, exactly 1 at the max,
+// 0 for -inf / NaN / below -87, the same bits for a value whatever its position or n, and the sum.
+TEST(KernelOps, ExpShifted) {
+  for (Isa isa : simd_isas()) {
+    ScopedIsa s(isa);
+    std::vector<float> x = random_floats(1000, 12, -90.0f, 3.0f);
+    x[3] = 3.0f;  // the max
+    x[10] = -std::numeric_limits<float>::infinity();
+    x[11] = std::nanf("");
+    const float m = 3.0f, scale = 0.7f;
+    for (size_t n : {size_t{1}, size_t{7}, size_t{16}, size_t{33}, size_t{1000}}) {
+      std::vector<float> out(n + 1, -7.0f);
+      const float sum = exp_shifted(x.data(), n, m, scale, out.data());
+      double want_sum = 0.0;
+      for (size_t i = 0; i < n; ++i) {
+        const float t = (x[i] - m) * scale;
+        if (i == 3) {
+          ASSERT_EQ(out[i], 1.0f) << label(isa);
+        } else if (!(t > -87.0f)) {
+          ASSERT_EQ(out[i], 0.0f) << "i=" << i << " " << label(isa);
+        } else {
+          ASSERT_NEAR(out[i], std::exp(static_cast<double>(t)), 4e-7 * std::exp(static_cast<double>(t)))
+              << "t=" << t << " " << label(isa);
+        }
+        float one;  // the same bits one value at a time
+        exp_shifted(&x[i], 1, m, scale, &one);
+        ASSERT_EQ(std::memcmp(&one, &out[i], sizeof one), 0) << "i=" << i << " " << label(isa);
+        want_sum += out[i];
+      }
+      EXPECT_EQ(out[n], -7.0f) << "wrote past the end, " << label(isa);
+      EXPECT_NEAR(sum, want_sum, 1e-5 * want_sum + 1e-30) << label(isa);
+      EXPECT_EQ(exp_shifted(x.data(), n, m, scale, nullptr), sum) << label(isa);
     }
   }
 }
@@ -198,7 +236,7 @@ TEST(KernelOps, ToF32AllDtypes) {
 
 struct GemmCase {
   int64_t M, N, K;
-  WDType t;
+  DType t;
   bool accumulate;
   float alpha;
   int64_t pad;  // extra row stride for x and y
@@ -230,7 +268,7 @@ void check_gemm(const GemmCase& c, ThreadPool& pool, double rtol, const std::str
       for (int64_t k = 0; k < c.K; ++k) mag += std::fabs(static_cast<double>(x[m * ldx + k]) * w.exact[n * c.K + k]);
       mag = mag * std::fabs(c.alpha) + (c.accumulate ? std::fabs(y0[m * ldy + n]) : 0.0);
       ASSERT_TRUE(close(y[m * ldy + n], yr[m * ldy + n], rtol * mag + 1e-7))
-          << what << " M=" << c.M << " N=" << c.N << " K=" << c.K << " dtype=" << wdtype_name(c.t)
+          << what << " M=" << c.M << " N=" << c.N << " K=" << c.K << " dtype=" << dtype_name(c.t)
           << " acc=" << c.accumulate << " alpha=" << c.alpha << " pad=" << c.pad << " at m=" << m << " n=" << n;
     }
     // Padding columns untouched.
@@ -253,8 +291,8 @@ TEST(KernelGemm, ExactMatchesReferenceOnRandomShapes) {
       c.N = Ns[rng() % std::size(Ns)];
       c.K = Ks[rng() % std::size(Ks)];
       const int64_t q8_ks[] = {32, 64, 96, 320};
-      c.t = rng() % 4 == 3 ? WDType::kQ8 : static_cast<WDType>(rng() % 3);
-      if (c.t == WDType::kQ8) c.K = q8_ks[rng() % std::size(q8_ks)];
+      c.t = rng() % 4 == 3 ? DType::kQ8 : static_cast<DType>(rng() % 3);
+      if (c.t == DType::kQ8) c.K = q8_ks[rng() % std::size(q8_ks)];
       c.accumulate = rng() % 2 == 0;
       c.alpha = rng() % 4 == 0 ? 0.5f : 1.0f;
       c.pad = rng() % 3 == 0 ? 3 : 0;
@@ -271,7 +309,7 @@ TEST(KernelGemm, DecodeGemvAllDtypes) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
     int cases = 0;
-    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (int64_t K : {1, 63, 64, 65, 128, 200, 2065}) {
         for (int64_t N : {1, 5, 33}) {
           check_gemm({1, N, K, t, N == 5, N == 33 ? 0.25f : 1.0f, K == 65 ? 3 : 0}, N == 33 ? pool2() : pool1(),
@@ -282,7 +320,7 @@ TEST(KernelGemm, DecodeGemvAllDtypes) {
     }
     for (int64_t K : {32, 64, 96, 2048}) {
       for (int64_t N : {1, 5, 33}) {
-        check_gemm({1, N, K, WDType::kQ8, N == 5, N == 33 ? 0.25f : 1.0f, K == 96 ? 3 : 0},
+        check_gemm({1, N, K, DType::kQ8, N == 5, N == 33 ? 0.25f : 1.0f, K == 96 ? 3 : 0},
                    N == 33 ? pool2() : pool1(), 1e-5, label(isa));
         ++cases;
       }
@@ -296,12 +334,12 @@ TEST(KernelGemm, ExactLargeBlocksAllDtypes) {
   ScopedPrecision ps(MatmulPrecision::kExact);
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
-    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
       check_gemm({41, 301, 555, t, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
       check_gemm({64, 290, 520, t, true, 1.0f, 5}, pool2(), 1e-5, label(isa));
     }
-    check_gemm({41, 301, 544, WDType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
-    check_gemm({64, 290, 512, WDType::kQ8, true, 1.0f, 5}, pool2(), 1e-5, label(isa));
+    check_gemm({41, 301, 544, DType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
+    check_gemm({64, 290, 512, DType::kQ8, true, 1.0f, 5}, pool2(), 1e-5, label(isa));
   }
 }
 
@@ -312,7 +350,7 @@ TEST(KernelGemm, MatmulConvenience) {
     std::vector<float> x = random_floats(M * K, 1);
     std::vector<float> w = random_floats(N * K, 2);
     std::vector<float> y(M * N), yr(M * N);
-    WeightMatrix wm{w.data(), WDType::kF32, N, K, 0};
+    WeightMatrix wm{w.data(), DType::kF32, N, K, 0};
     matmul(x.data(), wm, y.data(), M);
     GemmArgs a;
     a.x = x.data();
@@ -328,15 +366,15 @@ TEST(KernelGemm, MatmulConvenience) {
 // compare (1) loosely with the exact reference (tolerance 2^-8 of sum |x w|: each x has relative
 // rounding error <= 2^-9) and (2) tightly (1e-5) with a reference fed the bf16-rounded activations.
 double check_bf16_engine(const std::string& what) {
-  const GemmCase cases[] = {{16, 33, 17, WDType::kBF16, false, 1.0f, 0},
-                            {17, 64, 300, WDType::kBF16, true, 1.0f, 2},
-                            {32, 32, 32, WDType::kBF16, false, 1.0f, 0},
-                            {64, 64, 64, WDType::kBF16, true, 1.0f, 0},
-                            {40, 301, 555, WDType::kBF16, false, 1.0f, 0},
-                            {100, 70, 2049, WDType::kBF16, false, 1.0f, 0},
-                            {70, 600, 1100, WDType::kBF16, true, 1.0f, 4},
-                            {20, 1, 40, WDType::kBF16, false, 1.0f, 0},
-                            {33, 7, 31, WDType::kBF16, true, 1.0f, 1}};
+  const GemmCase cases[] = {{16, 33, 17, DType::kBF16, false, 1.0f, 0},
+                            {17, 64, 300, DType::kBF16, true, 1.0f, 2},
+                            {32, 32, 32, DType::kBF16, false, 1.0f, 0},
+                            {64, 64, 64, DType::kBF16, true, 1.0f, 0},
+                            {40, 301, 555, DType::kBF16, false, 1.0f, 0},
+                            {100, 70, 2049, DType::kBF16, false, 1.0f, 0},
+                            {70, 600, 1100, DType::kBF16, true, 1.0f, 4},
+                            {20, 1, 40, DType::kBF16, false, 1.0f, 0},
+                            {33, 7, 31, DType::kBF16, true, 1.0f, 1}};
   double worst_rel = 0.0;
   for (const GemmCase& c : cases) {
     check_gemm(c, pool2(), std::ldexp(1.0, -8), what + " vs exact");
@@ -403,7 +441,7 @@ TEST(KernelQ8, QuantizeRowContract) {
   for (int64_t i = 0; i < 32; ++i) x[5 * 32 + i] = 0.0f;                      // an all-zero group
   for (int64_t i = 0; i < 32; ++i) x[6 * 32 + i] = static_cast<float>(i) - 16;  // exactly representable
   x[6 * 32 + 3] = -127.0f;
-  std::vector<uint8_t> q(static_cast<size_t>(wdtype_row_bytes(WDType::kQ8, 32 * 40)));
+  std::vector<uint8_t> q(static_cast<size_t>(dtype_row_bytes(DType::kQ8, 32 * 40)));
   ASSERT_EQ(q.size(), size_t{40 * 34});
   quantize_row_q8(x.data(), 32 * 40, q.data());
   for (int64_t g = 0; g < 40; ++g) {
@@ -438,7 +476,7 @@ TEST(KernelQ8, AlwaysExactF32WhateverThePrecision) {
     ScopedPrecision ps(p);
     for (Isa isa : simd_isas()) {
       ScopedIsa s(isa);
-      for (int64_t M : {1, 3, 15, 16, 40}) check_gemm({M, 70, 256, WDType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
+      for (int64_t M : {1, 3, 15, 16, 40}) check_gemm({M, 70, 256, DType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
     }
   }
 }
@@ -463,10 +501,10 @@ TEST(KernelGemm, ZeroSizes) {
     ScopedIsa s(isa);
     std::vector<float> y(6, 3.0f);
     float x = 1.0f, w = 1.0f;
-    matmul(&x, WeightMatrix{&w, WDType::kF32, 3, 0, 0}, y.data(), 2);  // K = 0 -> zeros
+    matmul(&x, WeightMatrix{&w, DType::kF32, 3, 0, 0}, y.data(), 2);  // K = 0 -> zeros
     for (float v : y) EXPECT_EQ(v, 0.0f);
-    matmul(&x, WeightMatrix{&w, WDType::kF32, 0, 1, 0}, y.data(), 2);  // N = 0 -> no-op
-    matmul(&x, WeightMatrix{&w, WDType::kF32, 1, 1, 0}, y.data(), 0);  // M = 0 -> no-op
+    matmul(&x, WeightMatrix{&w, DType::kF32, 0, 1, 0}, y.data(), 2);  // N = 0 -> no-op
+    matmul(&x, WeightMatrix{&w, DType::kF32, 1, 1, 0}, y.data(), 0);  // M = 0 -> no-op
   }
 }
 
@@ -476,7 +514,7 @@ TEST(KernelGemm, ZeroSizes) {
 TEST(KernelOps, RmsNorm) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
-    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (int64_t D : {1, 7, 16, 33, 64, 2048, 2049}) {
         for (int64_t M : {1, 3, 20}) {
           std::vector<float> x = random_floats(static_cast<size_t>(M * D), 3, -2.0f, 2.0f);
@@ -582,9 +620,9 @@ TEST(KernelOps, DotAxpyAddBias) {
       ref::axpy(0.75f, a.data(), yr.data(), n);
       for (size_t i = 0; i < n; ++i) ASSERT_TRUE(close(y[i], yr[i], 1e-6));
     }
-    Weights bias = make_weights(7, WDType::kBF16, 3);
+    Weights bias = make_weights(7, DType::kBF16, 3);
     std::vector<float> y = random_floats(3 * 9, 4), y0 = y;
-    add_bias(y.data(), WeightVector{bias.bytes.data(), WDType::kBF16, 7}, 3, 7, 9);
+    add_bias(y.data(), WeightVector{bias.bytes.data(), DType::kBF16, 7}, 3, 7, 9);
     for (int m = 0; m < 3; ++m) {
       for (int n = 0; n < 9; ++n) {
         const float want = n < 7 ? y0[m * 9 + n] + bias.exact[n] : y0[m * 9 + n];
@@ -597,8 +635,8 @@ TEST(KernelOps, DotAxpyAddBias) {
 TEST(KernelOps, Embedding) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
-    for (WDType t : {WDType::kF32, WDType::kF16, WDType::kBF16, WDType::kQ8}) {
-      const int64_t V = 50, D = t == WDType::kQ8 ? 64 : 37;
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8}) {
+      const int64_t V = 50, D = t == DType::kQ8 ? 64 : 37;
       Weights tab = make_weights(static_cast<size_t>(V * D), t, 8);
       WeightMatrix wm{tab.bytes.data(), t, V, D, 0};
       std::vector<int32_t> ids = {0, 49, 7, 7, 13};
@@ -743,13 +781,13 @@ TEST(KernelLora, ShrinkExpandMatchReference) {
     const int64_t M = 45, K = 100, N = 300, ld_tmp = 24;
     std::vector<float> x = random_floats(M * K, 1);
     // Three adapters with different ranks/dtypes; rows 10..14 and 40..44 have none.
-    Weights a1 = make_weights(8 * K, WDType::kBF16, 2), b1 = make_weights(N * 8, WDType::kBF16, 3);
-    Weights a2 = make_weights(16 * K, WDType::kF32, 4), b2 = make_weights(N * 16, WDType::kF32, 5);
-    Weights a3 = make_weights(24 * K, WDType::kF16, 6), b3 = make_weights(N * 24, WDType::kF16, 7);
+    Weights a1 = make_weights(8 * K, DType::kBF16, 2), b1 = make_weights(N * 8, DType::kBF16, 3);
+    Weights a2 = make_weights(16 * K, DType::kF32, 4), b2 = make_weights(N * 16, DType::kF32, 5);
+    Weights a3 = make_weights(24 * K, DType::kF16, 6), b3 = make_weights(N * 24, DType::kF16, 7);
     std::vector<LoraSegment> segs = {
-        {0, 10, {a1.bytes.data(), WDType::kBF16, 8, K, 0}, {b1.bytes.data(), WDType::kBF16, N, 8, 0}, 2.0f},
-        {15, 16, {a2.bytes.data(), WDType::kF32, 16, K, 0}, {b2.bytes.data(), WDType::kF32, N, 16, 0}, 0.5f},
-        {16, 40, {a3.bytes.data(), WDType::kF16, 24, K, 0}, {b3.bytes.data(), WDType::kF16, N, 24, 0}, 1.0f},
+        {0, 10, {a1.bytes.data(), DType::kBF16, 8, K, 0}, {b1.bytes.data(), DType::kBF16, N, 8, 0}, 2.0f},
+        {15, 16, {a2.bytes.data(), DType::kF32, 16, K, 0}, {b2.bytes.data(), DType::kF32, N, 16, 0}, 0.5f},
+        {16, 40, {a3.bytes.data(), DType::kF16, 24, K, 0}, {b3.bytes.data(), DType::kF16, N, 24, 0}, 1.0f},
     };
     std::vector<float> tmp(M * ld_tmp, 0.0f), tmpr = tmp;
     lora_shrink(x.data(), K, segs.data(), 3, tmp.data(), ld_tmp, &pool2());
@@ -770,7 +808,7 @@ TEST(KernelLora, ShrinkExpandMatchReference) {
     std::vector<std::vector<uint8_t>> bts;
     std::vector<LoraSegment> tsegs = segs;
     for (LoraSegment& sg : tsegs) {
-      const int64_t r = sg.b.cols, es = static_cast<int64_t>(wdtype_size(sg.b.dtype));
+      const int64_t r = sg.b.cols, es = static_cast<int64_t>(dtype_size(sg.b.dtype));
       std::vector<uint8_t> bt(static_cast<size_t>(N * r * es));
       const auto* src = static_cast<const uint8_t*>(sg.b.data);
       for (int64_t n = 0; n < N; ++n)

@@ -49,7 +49,7 @@ TEST(DeviceDtype, Bf16TakesHalfThePagesAndReadsBackExactly) {
   auto d = pool.acquire("bf", bf);
   ASSERT_TRUE(d.is_ok());
   const kernels::LoraSegment& v = d.value()->views[1][4];
-  ASSERT_EQ(v.a.dtype, WDType::kBF16);
+  ASSERT_EQ(v.a.dtype, DType::kBF16);
   const auto* h = static_cast<const uint16_t*>(v.a.data);
   const auto& src = bf->layers[1][4]->a;
   for (size_t i = 0; i < src.size(); ++i) ASSERT_EQ(bf16_to_f32(h[i]), src[i]) << i;

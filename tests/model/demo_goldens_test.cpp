@@ -92,8 +92,8 @@ std::vector<float> last_logits(const Model& m, const std::vector<int32_t>& ids, 
         kernels::LoraSegment seg;
         seg.row_begin = 0;
         seg.row_end = static_cast<int64_t>(ids.size());
-        seg.a = WeightMatrix{mw->a.data(), WDType::kF32, mw->rank, mw->in_dim, 0};
-        seg.b = WeightMatrix{mw->b.data(), WDType::kF32, mw->out_dim, mw->rank, 0};
+        seg.a = WeightMatrix{mw->a.data(), DType::kF32, mw->rank, mw->in_dim, 0};
+        seg.b = WeightMatrix{mw->b.data(), DType::kF32, mw->out_dim, mw->rank, 0};
         seg.scale = mw->scale;
         lb.segments[l][static_cast<size_t>(mi)].push_back(seg);
         lb.max_rank = std::max(lb.max_rank, mw->rank);
