@@ -2,7 +2,8 @@
 # Checks that no file under src/ includes a header from a layer above its own.
 # The order is the `layers:` line of docs/architecture.md (bottom first; `<` separates ranks,
 # `=` joins independent layers of one rank, which may not include each other). A file may include
-# its own layer and any layer of a lower rank. Prints each offending include and exits 1.
+# its own layer and any layer of a lower rank. Also: only src/apps reads the environment.
+# Prints each offending line and exits 1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOC="$ROOT/docs/architecture.md"
@@ -48,6 +49,12 @@ for dir in "$ROOT"/src/*/; do
     fi
   done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$dir" || true)
 done
+# Configuration is read once, in src/apps: no other layer reads the environment.
+while IFS= read -r hit; do
+  echo "${hit#$ROOT/}: reads the environment outside src/apps (read it in apps/env_config and pass it down)" >&2
+  bad=1
+done < <(grep -rnE '\b(std::)?(secure_)?getenv[[:space:]]*\(' "$ROOT/src" | grep -v "^$ROOT/src/apps/" || true)
+
 if (( bad )); then
   echo "check-layers: FAILED" >&2
   exit 1

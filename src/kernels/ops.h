@@ -3,7 +3,7 @@
 // This is the only kernel header model code includes. Every op has a plain scalar reference in
 // lpx::kernels::ref (serial, double accumulation where it matters) and SIMD versions (AVX2,
 // AVX-512, plus AVX512-BF16 / AMX-BF16 engines for bf16 prefill GEMMs) chosen at startup from the
-// CPU (see Isa below; env LPX_ISA forces one). Weights are row-major as loaded, except bf16
+// CPU (see Isa below; configure() can force one). Weights are row-major as loaded, except bf16
 // matrices the model layer prepacks for the vdpbf16ps kernels (DType::kBF16I16, core/dtype.h). Row-major
 // decode GEMVs stream rows sequentially; prefill GEMMs pack each W panel once per call (a few % of
 // the GEMM time; a copy for prepacked weights).
@@ -82,8 +82,8 @@ enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 const char* isa_name(Isa isa);  // "scalar", "avx2", "avx512"
 // Paths compiled in AND supported by this CPU/OS, scalar first, best last.
 std::vector<Isa> available_isas();
-// The path ops use now. Chosen on first use: env LPX_ISA=scalar|avx2|avx512 if set and available
-// (an unavailable or unknown value logs a warning and falls back), else the best available.
+// The path ops use now: the best available, unless configure() or set_isa() chose another (the
+// CLI maps env LPX_ISA=scalar|avx2|avx512 onto configure(); an unavailable value warns there).
 Isa active_isa();
 // Switches the path for the whole process (tests, benchmarks). Not safe while other threads run
 // ops. Error (invalid_argument) if the path is not available here.
@@ -120,8 +120,9 @@ class ScopedIsa {
 // else kExact. In kBf16Dot, steps of M < kBf16DotMinRows rows use a vdpbf16ps GEMV whose per-row
 // arithmetic is identical to the blocked kernel's, so a row's result never depends on the batch it
 // is in (the engine's batched == solo invariant) in either default. kAuto with AMX does not keep
-// that invariant (M < 16 then runs exact f32). Env LPX_MATMUL=exact|bf16dot|auto sets the initial
-// value (exact reproduces the reference within ~1e-6); env LPX_AMX=0 disallows AMX.
+// that invariant (M < 16 then runs exact f32). KernelOptions::precision (the CLI's env
+// LPX_MATMUL=exact|bf16dot|auto) sets the initial value (exact reproduces the reference within
+// ~1e-6); KernelOptions::amx = false (env LPX_AMX=0) disallows AMX.
 // AMX needs Linux >= 5.16; the kernels ask for the tile state once (arch_prctl) on first use, which
 // enlarges signal frames for this process (a tiny sigaltstack would make that request fail, and
 // AMX is then simply not used).
@@ -146,7 +147,7 @@ inline constexpr int64_t kBf16DotMinRows = 16;
 bool has_bf16_dot();
 // True when the active path can run the AMX GEMM (AVX-512 path + AMX-BF16 + OS permission).
 bool has_amx();
-// Allows/disallows AMX (default: allowed unless env LPX_AMX=0). For tests and benchmarks.
+// Allows/disallows AMX (default: allowed unless configure() said no). For tests and benchmarks.
 void set_amx_enabled(bool enabled);
 // The engine bf16-weight GEMMs with M >= kBf16DotMinRows use now: "amx", "avx512bf16" or "f32".
 const char* bf16_gemm_engine();
