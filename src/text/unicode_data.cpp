@@ -2,6 +2,7 @@
 // properties. GENERATED from Python 3.11.7 unicodedata by tools/unicode/gen_unicode_tables.py;
 // do not edit by hand. Regenerate with:
 //   python3 tools/unicode/gen_unicode_tables.py > src/text/unicode_data.cpp
+// clang-format off
 #include "text/unicode_data.h"
 
 namespace lpx::unicode::data {

@@ -122,6 +122,7 @@ w('// properties. GENERATED from Python %s unicodedata by tools/unicode/gen_unic
   % sys.version.split()[0])
 w('// do not edit by hand. Regenerate with:')
 w('//   python3 tools/unicode/gen_unicode_tables.py > src/text/unicode_data.cpp')
+w('// clang-format off')
 w('#include "text/unicode_data.h"')
 w('')
 w('namespace lpx::unicode::data {')
