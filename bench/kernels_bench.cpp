@@ -3,10 +3,10 @@
 // elementwise ops and attention on one thread (BM_RmsNorm, BM_Rope, BM_SiluMul, BM_Softmax, BM_Add,
 // BM_Attention).
 // Uses the active ISA (env LPX_ISA) and precision (env LPX_MATMUL); the *_Exact variants force
-// exact f32 products and *_Avx512Dot the vdpbf16ps engine; the label names the engine used. Weights for M=1 rotate through a 1 GiB arena so they never sit in cache.
-// Besides wall-clock rates, every benchmark reports "...@cpu" rates normalised by the process CPU
-// time per pool thread: on a shared, oversubscribed machine they estimate the unloaded speed
-// (compare like with like: GB/s@cpu of the GEMV against GB/s@cpu of the read/triad).
+// exact f32 products and *_Avx512Dot the vdpbf16ps engine; the label names the engine used. Weights for M=1 rotate
+// through a 1 GiB arena so they never sit in cache. Besides wall-clock rates, every benchmark reports "...@cpu" rates
+// normalised by the process CPU time per pool thread: on a shared, oversubscribed machine they estimate the unloaded
+// speed (compare like with like: GB/s@cpu of the GEMV against GB/s@cpu of the read/triad).
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -104,8 +104,8 @@ void run_matmul(benchmark::State& state, kernels::MatmulPrecision prec, bool amx
   const double iters = static_cast<double>(state.iterations());
   clock.report(state, "GB/s", iters * static_cast<double>(wbytes) / 1e9);
   clock.report(state, "GFLOP/s", iters * 2.0 * static_cast<double>(M * N * K) / 1e9);
-  state.SetLabel(std::string(kernels::isa_name(kernels::active_isa())) + " " + engine + " threads=" +
-                 std::to_string(ThreadPool::global().num_threads()));
+  state.SetLabel(std::string(kernels::isa_name(kernels::active_isa())) + " " + engine +
+                 " threads=" + std::to_string(ThreadPool::global().num_threads()));
 }
 
 void BM_MatmulBf16(benchmark::State& state) { run_matmul(state, kernels::matmul_precision()); }

@@ -38,11 +38,22 @@ void BM_Sample(benchmark::State& state, Mode mode) {
     case kPlain: break;
     case kTopK50: p.top_k = 50; break;
     case kTopP09: p.top_p = 0.9f; break;
-    case kTopP09Flat: p.top_p = 0.9f; sd = 1.0f; flat = true; break;
-    case kTopKTopP: p.top_k = 50; p.top_p = 0.95f; break;
+    case kTopP09Flat:
+      p.top_p = 0.9f;
+      sd = 1.0f;
+      flat = true;
+      break;
+    case kTopKTopP:
+      p.top_k = 50;
+      p.top_p = 0.95f;
+      break;
     case kMinP: p.min_p = 0.05f; break;
     case kTopK1000: p.top_k = 1000; break;
-    case kLogprobs: p.want_logprobs = true; p.logprobs = 5; p.top_p = 0.9f; break;
+    case kLogprobs:
+      p.want_logprobs = true;
+      p.logprobs = 5;
+      p.top_p = 0.9f;
+      break;
     case kPenalties:
       p.repetition_penalty = 1.1f;
       p.frequency_penalty = 0.5f;

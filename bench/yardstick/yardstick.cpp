@@ -56,10 +56,12 @@ std::vector<float> random_vec(size_t n, unsigned seed) {
 double openblas_f32(const Shape& s) {
   std::vector<float> a = random_vec(size_t(s.M) * s.K, 1), w = random_vec(size_t(s.N) * s.K, 2), c(size_t(s.M) * s.N);
   // y[M, N] = x[M, K] W[N, K]^T, as the model computes it.
-  return gflops(s, best_seconds([&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.M, s.N, s.K, 1.0f, a.data(), s.K, w.data(), s.K, 0.0f,
-                c.data(), s.N);
-  }, 5));
+  return gflops(s, best_seconds(
+                       [&] {
+                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.M, s.N, s.K, 1.0f, a.data(), s.K,
+                                     w.data(), s.K, 0.0f, c.data(), s.N);
+                       },
+                       5));
 }
 #endif
 
@@ -85,10 +87,12 @@ double onednn(const Shape& s, bool bf16) {
   memory c_mem(c_md, eng);
   matmul mm(pd);
   st.wait();
-  return gflops(s, best_seconds([&] {
-    mm.execute(st, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DST, c_mem}});
-    st.wait();
-  }, 5));
+  return gflops(s, best_seconds(
+                       [&] {
+                         mm.execute(st, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DST, c_mem}});
+                         st.wait();
+                       },
+                       5));
 }
 #endif
 
@@ -108,7 +112,8 @@ int main(int argc, char** argv) {
 #endif
   bool first = true;
   for (const Shape& s : kShapes) {
-    std::string row = "{\"M\": " + std::to_string(s.M) + ", \"N\": " + std::to_string(s.N) + ", \"K\": " + std::to_string(s.K);
+    std::string row =
+        "{\"M\": " + std::to_string(s.M) + ", \"N\": " + std::to_string(s.N) + ", \"K\": " + std::to_string(s.K);
     char buf[64];
 #ifdef LPX_HAVE_OPENBLAS
     const double g1 = openblas_f32(s);
@@ -127,7 +132,8 @@ int main(int argc, char** argv) {
     first = false;
   }
   char buf[160];
-  std::snprintf(buf, sizeof buf, ", \"openblas_f32\": %.1f, \"onednn_f32\": %.1f, \"onednn_bf16\": %.1f, ", ob, of, obf);
+  std::snprintf(buf, sizeof buf, ", \"openblas_f32\": %.1f, \"onednn_f32\": %.1f, \"onednn_bf16\": %.1f, ", ob, of,
+                obf);
   std::printf("%s%s%s]}\n", out.c_str(), buf, shapes.c_str());
   return 0;
 }

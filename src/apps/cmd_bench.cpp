@@ -95,10 +95,8 @@ std::function<int()> add_bench_command(CLI::App& app, const EnvConfig& env) {
                   "Distinct synthetic LoRA adapters (all 7 modules) spread over the batch; 0 = base only")
       ->capture_default_str();
   sub->add_option("--lora-rank", a->lora_rank, "Rank of the synthetic adapters")->capture_default_str();
-  sub->add_option("--mixed-ranks", a->mixed_ranks,
-                  "Ranks to cycle through instead of --lora-rank (e.g. 8 16 32 64)");
-  sub->add_option("--gpu-loras", a->gpu_slots,
-                  "Device-tier slots (NIM_MAX_GPU_LORAS; default: one per adapter)");
+  sub->add_option("--mixed-ranks", a->mixed_ranks, "Ranks to cycle through instead of --lora-rank (e.g. 8 16 32 64)");
+  sub->add_option("--gpu-loras", a->gpu_slots, "Device-tier slots (NIM_MAX_GPU_LORAS; default: one per adapter)");
   sub->add_option("--cold-load", a->cold_load_ranks,
                   "Also time adapter cold loads (disk -> host -> device) for these ranks");
   return [a]() -> int {
@@ -110,8 +108,8 @@ std::function<int()> add_bench_command(CLI::App& app, const EnvConfig& env) {
         return 2;
       }
       dir = path_join(a->cache_dir, a->synthetic);
-      Status s = write_synthetic_model(dir, *shape, DType::kBF16, 1234,
-                                       std::string(LPX_SOURCE_DIR) + "/models/demo/base");
+      Status s =
+          write_synthetic_model(dir, *shape, DType::kBF16, 1234, std::string(LPX_SOURCE_DIR) + "/models/demo/base");
       if (!s.is_ok()) {
         std::fprintf(stderr, "loraplex bench: %s\n", s.to_string().c_str());
         return 1;

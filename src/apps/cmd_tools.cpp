@@ -57,7 +57,9 @@ std::function<int()> add_inspect_command(CLI::App& app, const EnvConfig& env) {
     j["weights_dtype"] = dtype_name(m.weights.embed.dtype);
     j["weights_bytes"] = m.weights.total_bytes;
     int64_t params = 0;
-    auto count = [&](const WeightRef& w) { if (w.present()) params += w.numel(); };
+    auto count = [&](const WeightRef& w) {
+      if (w.present()) params += w.numel();
+    };
     count(m.weights.embed);
     count(m.weights.final_norm);
     if (!m.weights.lm_head_tied) count(m.weights.lm_head);
@@ -84,11 +86,12 @@ std::function<int()> add_inspect_command(CLI::App& app, const EnvConfig& env) {
     std::printf("  attention        %lld heads, %lld KV heads (GQA %lldx), head_dim %lld\n", (long long)c.n_heads,
                 (long long)c.n_kv_heads, (long long)(c.n_heads / std::max<int64_t>(1, c.n_kv_heads)),
                 (long long)c.head_dim);
-    std::printf("  context          %lld tokens, rope_theta %g%s\n", (long long)c.max_position_embeddings,
-                c.rope_theta, c.tie_word_embeddings ? ", tied embeddings" : "");
+    std::printf("  context          %lld tokens, rope_theta %g%s\n", (long long)c.max_position_embeddings, c.rope_theta,
+                c.tie_word_embeddings ? ", tied embeddings" : "");
     std::printf("  vocabulary       %lld (tokenizer: %d)\n", (long long)c.vocab_size, m.tokenizer->vocab_size());
     std::string eos;
-    for (int32_t e : m.eos_ids) eos += (eos.empty() ? "" : ", ") + std::to_string(e) + " " + m.tokenizer->id_to_token(e);
+    for (int32_t e : m.eos_ids)
+      eos += (eos.empty() ? "" : ", ") + std::to_string(e) + " " + m.tokenizer->id_to_token(e);
     std::printf("  bos / eos        %s / %s\n",
                 m.bos_id ? (std::to_string(*m.bos_id) + " " + m.tokenizer->id_to_token(*m.bos_id)).c_str() : "none",
                 eos.c_str());

@@ -13,10 +13,12 @@ std::function<int()> add_version_command(CLI::App& app) {
     std::printf("loraplex %s\n", LPX_VERSION);
     __builtin_cpu_init();
     std::printf("cpu:");
-    const std::pair<const char*, bool> features[] = {
-        {"avx2", __builtin_cpu_supports("avx2") != 0},           {"fma", __builtin_cpu_supports("fma") != 0},
-        {"avx512f", __builtin_cpu_supports("avx512f") != 0},     {"avx512bw", __builtin_cpu_supports("avx512bw") != 0},
-        {"avx512vnni", __builtin_cpu_supports("avx512vnni") != 0}, {"avx512bf16", __builtin_cpu_supports("avx512bf16") != 0}};
+    const std::pair<const char*, bool> features[] = {{"avx2", __builtin_cpu_supports("avx2") != 0},
+                                                     {"fma", __builtin_cpu_supports("fma") != 0},
+                                                     {"avx512f", __builtin_cpu_supports("avx512f") != 0},
+                                                     {"avx512bw", __builtin_cpu_supports("avx512bw") != 0},
+                                                     {"avx512vnni", __builtin_cpu_supports("avx512vnni") != 0},
+                                                     {"avx512bf16", __builtin_cpu_supports("avx512bf16") != 0}};
     for (const auto& [name, on] : features) std::printf(" %s=%s", name, on ? "yes" : "no");
     std::printf("\n");
     std::printf("kernels: %s (available:", kernels::isa_name(kernels::active_isa()));

@@ -50,9 +50,7 @@ void read_matmul(const char* env, EnvConfig* c) {
 }  // namespace
 
 EnvConfig read_env_config(const EnvLookup& lookup) {
-  auto get = [&](const char* name) -> const char* {
-    return lookup ? lookup(name) : std::getenv(name);
-  };
+  auto get = [&](const char* name) -> const char* { return lookup ? lookup(name) : std::getenv(name); };
   EnvConfig c;
   read_isa(get("LPX_ISA"), &c);
   read_matmul(get("LPX_MATMUL"), &c);

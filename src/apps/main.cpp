@@ -17,12 +17,9 @@ int main(int argc, char** argv) {
                "tokenizer.json, tokenizer_config.json)."};
   app.require_subcommand(1);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "debug|info|warn|error|off (env NIM_LOG_LEVEL)")
-      ->envname("NIM_LOG_LEVEL");
+  app.add_option("--log-level", log_level, "debug|info|warn|error|off (env NIM_LOG_LEVEL)")->envname("NIM_LOG_LEVEL");
   std::vector<std::pair<CLI::App*, std::function<int()>>> cmds;
-  auto reg = [&](std::function<int()> fn) {
-    cmds.emplace_back(app.get_subcommands({}).back(), std::move(fn));
-  };
+  auto reg = [&](std::function<int()> fn) { cmds.emplace_back(app.get_subcommands({}).back(), std::move(fn)); };
   reg(lpx::add_serve_command(app, env));
   reg(lpx::add_generate_command(app, env));
   reg(lpx::add_inspect_command(app, env));

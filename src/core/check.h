@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define LPX_CHECK(cond)                                                              \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
+#define LPX_CHECK(cond)                                                                         \
+  do {                                                                                          \
+    if (!(cond)) {                                                                              \
       std::fprintf(stderr, "loraplex: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                  \
-    }                                                                                \
+      std::abort();                                                                             \
+    }                                                                                           \
   } while (0)

@@ -34,9 +34,7 @@ const char* dtype_name(DType dtype) {
   return "invalid";
 }
 
-bool dtype_is_float(DType dtype) {
-  return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16;
-}
+bool dtype_is_float(DType dtype) { return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16; }
 
 std::optional<DType> parse_dtype(std::string_view text) {
   std::string t(text);
@@ -52,9 +50,7 @@ std::optional<DType> parse_dtype(std::string_view text) {
 void convert_to_f32(DType src_dtype, const void* src, float* dst, size_t n) {
   const auto* p = static_cast<const uint8_t*>(src);
   switch (src_dtype) {
-    case DType::kF32:
-      std::memcpy(dst, p, n * sizeof(float));
-      return;
+    case DType::kF32: std::memcpy(dst, p, n * sizeof(float)); return;
     case DType::kF16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -73,8 +69,7 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i]));
       return;
     case DType::kQ8:
-    case DType::kBF16I16:
-      break;
+    case DType::kBF16I16: break;
   }
   LPX_CHECK(false && "convert_to_f32: q8 / packed bf16 are read by the kernels");
 }
@@ -82,9 +77,7 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, size_t n) {
 void convert_from_f32(DType dst_dtype, const float* src, void* dst, size_t n) {
   auto* p = static_cast<uint8_t*>(dst);
   switch (dst_dtype) {
-    case DType::kF32:
-      std::memcpy(p, src, n * sizeof(float));
-      return;
+    case DType::kF32: std::memcpy(p, src, n * sizeof(float)); return;
     case DType::kF16:
       for (size_t i = 0; i < n; ++i) {
         const uint16_t h = f32_to_f16(src[i]);
@@ -99,8 +92,7 @@ void convert_from_f32(DType dst_dtype, const float* src, void* dst, size_t n) {
       return;
     case DType::kI8:
     case DType::kQ8:
-    case DType::kBF16I16:
-      break;
+    case DType::kBF16I16: break;
   }
   LPX_CHECK(false && "convert_from_f32: destination must be f32, f16 or bf16");
 }

@@ -102,7 +102,7 @@ inline uint16_t f32_to_f16(float f) {
     return static_cast<uint16_t>(sign | 0x7c00u | m);
   }
   if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to inf
-  if (a < 0x38800000u) {                                                // below 2^-14: subnormal
+  if (a < 0x38800000u) {                                               // below 2^-14: subnormal
     const uint32_t e = a >> 23;
     if (e < 102) return sign;  // below half of the smallest subnormal (2^-25) -> +-0
     const uint32_t m = (a & 0x7fffffu) | 0x800000u;
@@ -113,7 +113,7 @@ inline uint16_t f32_to_f16(float f) {
     if (rem > half || (rem == half && (r & 1u))) ++r;  // r == 1024 is the smallest normal: correct
     return static_cast<uint16_t>(sign | r);
   }
-  a -= 0x38000000u;  // rebias exponent 127 -> 15
+  a -= 0x38000000u;                // rebias exponent 127 -> 15
   a += 0xfffu + ((a >> 13) & 1u);  // round to nearest even on the 13 dropped bits (may carry)
   return static_cast<uint16_t>(sign | (a >> 13));
 }

@@ -15,10 +15,9 @@ void log_line(LogLevel level, std::string_view message);
 
 }  // namespace lpx
 
-#define LPX_LOG(level, msg)                                              \
-  do {                                                                   \
-    if (static_cast<int>(level) >= static_cast<int>(::lpx::log_level())) \
-      ::lpx::log_line(level, (msg));                                     \
+#define LPX_LOG(level, msg)                                                                             \
+  do {                                                                                                  \
+    if (static_cast<int>(level) >= static_cast<int>(::lpx::log_level())) ::lpx::log_line(level, (msg)); \
   } while (0)
 #define LPX_LOG_DEBUG(msg) LPX_LOG(::lpx::LogLevel::kDebug, msg)
 #define LPX_LOG_INFO(msg) LPX_LOG(::lpx::LogLevel::kInfo, msg)

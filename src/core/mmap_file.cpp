@@ -33,8 +33,7 @@ const char* advice_name(MmapFile::Advice advice) {
 
 MmapFile::~MmapFile() { reset(); }
 
-MmapFile::MmapFile(MmapFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+MmapFile::MmapFile(MmapFile&& other) noexcept : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -92,8 +91,7 @@ Result<MmapFile> MmapFile::open(const std::string& path, const MmapOptions& opti
   ::close(fd);  // the mapping keeps its own reference to the file
   if (p == MAP_FAILED) {
     file.size_ = 0;
-    return io_error(path + ": mmap of " + std::to_string(st.st_size) + " bytes failed (" +
-                    errno_text(map_err) + ")");
+    return io_error(path + ": mmap of " + std::to_string(st.st_size) + " bytes failed (" + errno_text(map_err) + ")");
   }
   file.data_ = static_cast<const uint8_t*>(p);
   if (options.will_need) {

@@ -100,8 +100,8 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};  // bumped to publish a region
   std::atomic<bool> stop_{false};
   std::mutex sleep_mu_;
-  std::condition_variable wake_cv_;      // idle workers sleep here
-  std::condition_variable done_cv_;      // the caller sleeps here
+  std::condition_variable wake_cv_;  // idle workers sleep here
+  std::condition_variable done_cv_;  // the caller sleeps here
   std::atomic<int> sleeping_workers_{0};
   std::atomic<bool> caller_sleeping_{false};
 };

@@ -45,9 +45,7 @@ inline Decoded decode(std::string_view s, size_t pos) {
     const auto b = static_cast<unsigned char>(s[pos + k]);
     return b >= lo && b <= hi;
   };
-  auto bits = [&](size_t k) {
-    return static_cast<char32_t>(static_cast<unsigned char>(s[pos + k]) & 0x3F);
-  };
+  auto bits = [&](size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[pos + k]) & 0x3F); };
   if (b0 >= 0xC2 && b0 <= 0xDF) {
     if (!cont(1, 0x80, 0xBF)) return {};
     return {(static_cast<char32_t>(b0 & 0x1F) << 6) | bits(1), 2};
@@ -62,8 +60,7 @@ inline Decoded decode(std::string_view s, size_t pos) {
     const unsigned char lo = (b0 == 0xF0) ? 0x90 : 0x80;
     const unsigned char hi = (b0 == 0xF4) ? 0x8F : 0xBF;
     if (!cont(1, lo, hi) || !cont(2, 0x80, 0xBF) || !cont(3, 0x80, 0xBF)) return {};
-    return {(static_cast<char32_t>(b0 & 0x07) << 18) | (bits(1) << 12) | (bits(2) << 6) | bits(3),
-            4};
+    return {(static_cast<char32_t>(b0 & 0x07) << 18) | (bits(1) << 12) | (bits(2) << 6) | bits(3), 4};
   }
   return {};
 }

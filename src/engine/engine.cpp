@@ -28,9 +28,9 @@ struct Engine::Sequence {
   std::vector<int32_t> tokens;  // prompt + generated
   int32_t n_prompt = 0;
   int32_t n_generated = 0;
-  SeqKv kv;                     // kv.n_tokens = tokens already computed
-  AdapterId adapter;            // its device-tier id (none: the base model)
-  int adapter_pages = 0;        // device-tier pages its adapter takes
+  SeqKv kv;               // kv.n_tokens = tokens already computed
+  AdapterId adapter;      // its device-tier id (none: the base model)
+  int adapter_pages = 0;  // device-tier pages its adapter takes
   Sampler sampler;
   StopChecker stop;
   IncrementalDecoder decoder;
@@ -82,8 +82,8 @@ Result<RequestId> Engine::add_request(GenerationRequest request) {
   LPX_RETURN_IF_ERROR(validate_prompt(request.prompt, prompt_limits()));
   const int n = static_cast<int>(request.prompt.size());
   if (kv_->blocks_for(n + 1) > kv_->n_blocks()) {
-    return invalid_field("prompt", "the prompt needs more KV-cache blocks than exist (" +
-                                       std::to_string(kv_->n_blocks()) + ")");
+    return invalid_field("prompt",
+                         "the prompt needs more KV-cache blocks than exist (" + std::to_string(kv_->n_blocks()) + ")");
   }
   if (request.lora) {
     if (!request.lora->adapter()) return invalid_argument("the adapter lease holds no adapter");
@@ -214,9 +214,7 @@ void Engine::apply(const SchedOp& op) {
       LPX_CHECK(ok == op.ok);  // the scheduler models the device tier exactly
       break;
     }
-    case SchedOp::Kind::kReserve:
-      LPX_CHECK(kv_->reserve(s.kv, op.tokens).is_ok());
-      break;
+    case SchedOp::Kind::kReserve: LPX_CHECK(kv_->reserve(s.kv, op.tokens).is_ok()); break;
     case SchedOp::Kind::kPreempt:
       preempt(s);
       running_.erase(std::remove(running_.begin(), running_.end(), s.id), running_.end());
@@ -239,9 +237,7 @@ Status Engine::step() {
   std::vector<Planned> plan;
   plan.reserve(sp.runs.size());
   for (const StepRun& r : sp.runs) plan.push_back({seqs_.at(r.id).get(), r.n});
-  auto pending = [](const Sequence& s) {
-    return static_cast<int>(s.tokens.size()) - s.kv.n_tokens;
-  };
+  auto pending = [](const Sequence& s) { return static_cast<int>(s.tokens.size()) - s.kv.n_tokens; };
   if (plan.empty()) {
     if (lora_pool_) lora_pool_->unpin_all();
     step_adapters_.clear();

@@ -33,7 +33,7 @@ const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled
 
 struct TokenOutput {
   int32_t token = 0;
-  float logprob = 0.0f;                                // only when params.want_logprobs
+  float logprob = 0.0f;                                 // only when params.want_logprobs
   std::vector<std::pair<int32_t, float>> top_logprobs;  // params.logprobs alternatives
   std::string text;  // text that became final with this token (may be empty: held for UTF-8/stop)
 };
@@ -44,7 +44,7 @@ struct RequestOutput {
   std::string tail_text;            // text released at the finish (held back until then)
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
-  Status error;                     // set when reason == kError
+  Status error;  // set when reason == kError
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
 };
@@ -59,12 +59,12 @@ struct GenerationRequest {
 };
 
 struct EngineConfig {
-  int max_num_seqs = 32;        // sequences in the running batch
-  int max_batch_tokens = 256;   // tokens per step (decode tokens first, then prefill chunks)
+  int max_num_seqs = 32;       // sequences in the running batch
+  int max_batch_tokens = 256;  // tokens per step (decode tokens first, then prefill chunks)
   int kv_block_size = 16;
-  int kv_blocks = 0;            // 0 = enough for max_num_seqs full-length sequences (capped by max_kv_bytes)
+  int kv_blocks = 0;  // 0 = enough for max_num_seqs full-length sequences (capped by max_kv_bytes)
   size_t max_kv_bytes = size_t{2} << 30;
-  int max_model_len = 0;        // 0 = config.max_position_embeddings
+  int max_model_len = 0;  // 0 = config.max_position_embeddings
   // The device tier (NIM_MAX_GPU_LORAS slots of NIM_MAX_LORA_RANK): bounds the distinct adapters
   // per step; requests whose adapter finds no room wait. n_slots = 0: adapters are refused.
   DevicePoolConfig lora{0, 0, 0, 8};
@@ -72,15 +72,15 @@ struct EngineConfig {
 
 struct EngineStats {
   int64_t steps = 0;
-  int64_t prompt_tokens = 0;      // prefill tokens computed (recomputation included)
+  int64_t prompt_tokens = 0;  // prefill tokens computed (recomputation included)
   int64_t generated_tokens = 0;
   int64_t preemptions = 0;
   int waiting = 0;
   int running = 0;
   int kv_blocks_used = 0;
   int kv_blocks_total = 0;
-  CacheCounters device_tier;        // device-tier hits/misses/loads/evictions
-  int device_resident = 0;          // adapters resident in the device tier
+  CacheCounters device_tier;                  // device-tier hits/misses/loads/evictions
+  int device_resident = 0;                    // adapters resident in the device tier
   std::vector<std::string> running_adapters;  // distinct adapter names in the running batch
   std::vector<std::string> waiting_adapters;  // distinct adapter names of waiting requests
 };

@@ -35,8 +35,7 @@ Status check_vocabulary(std::span<const int32_t> ids, int64_t vocab_size, const 
 // A prompt of n_prompt tokens that leaves no room for one generated token -> invalid_argument.
 Status check_context(int64_t n_prompt, int max_model_len, const std::string& field);
 // Every check on a prompt: not empty, inside the vocabulary, within the context length.
-Status validate_prompt(std::span<const int32_t> ids, const PromptLimits& limits,
-                       const std::string& field = "prompt");
+Status validate_prompt(std::span<const int32_t> ids, const PromptLimits& limits, const std::string& field = "prompt");
 
 // max_tokens for a request that gives none (chat): up to the context length.
 inline int default_max_tokens(const PromptLimits& limits) { return limits.max_model_len; }

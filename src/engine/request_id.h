@@ -26,7 +26,5 @@ inline std::string to_string(RequestId id) { return std::to_string(id.value); }
 
 template <>
 struct std::hash<lpx::RequestId> {
-  size_t operator()(const lpx::RequestId& id) const noexcept {
-    return std::hash<uint64_t>()(id.value);
-  }
+  size_t operator()(const lpx::RequestId& id) const noexcept { return std::hash<uint64_t>()(id.value); }
 };

@@ -109,9 +109,7 @@ struct Cand {
 };
 
 // Canonical token order: higher logit first, ties -> lower id first.
-inline bool ranks_before(float la, int32_t ia, float lb, int32_t ib) {
-  return la > lb || (la == lb && ia < ib);
-}
+inline bool ranks_before(float la, int32_t ia, float lb, int32_t ib) { return la > lb || (la == lb && ia < ib); }
 inline bool ranks_before(const Cand& a, const Cand& b) { return ranks_before(a.logit, a.id, b.logit, b.id); }
 
 inline float sanitize(float v) { return v != v ? kNegInf : v; }  // NaN -> -inf
@@ -297,8 +295,7 @@ int32_t draw_masked(const float* p, size_t n, float thr, double u) {
 // Appends {x[i], p[i], i} for every i with lo <= p[i] < hi to `out`. Gives up (returns false, `out`
 // incomplete) once `out` holds more than `limit` entries. Blocks without a hit are skipped with
 // vector compares, so a selective range costs about one read of p.
-bool gather_range(const float* p, const float* x, size_t n, float lo, float hi, size_t limit,
-                  std::vector<Cand>& out) {
+bool gather_range(const float* p, const float* x, size_t n, float lo, float hi, size_t limit, std::vector<Cand>& out) {
   const V4f vlo = splat(lo);
   const V4f vhi = splat(hi);
   size_t i = 0;
@@ -341,31 +338,25 @@ Status SamplingParams::validate() const {
     return invalid_field("top_p", "top_p must be in (0, 1], got " + fmt(top_p));
   }
   if (top_k < -1) {
-    return invalid_field("top_k",
-                         "top_k must be -1, 0 (disabled) or >= 1, got " + std::to_string(top_k));
+    return invalid_field("top_k", "top_k must be -1, 0 (disabled) or >= 1, got " + std::to_string(top_k));
   }
   if (!in(min_p, 0.0f, 1.0f)) {
     return invalid_field("min_p", "min_p must be in [0, 1], got " + fmt(min_p));
   }
   if (!(repetition_penalty > 0.0f && std::isfinite(repetition_penalty))) {
-    return invalid_field("repetition_penalty",
-                         "repetition_penalty must be > 0, got " + fmt(repetition_penalty));
+    return invalid_field("repetition_penalty", "repetition_penalty must be > 0, got " + fmt(repetition_penalty));
   }
   if (!in(presence_penalty, -2.0f, 2.0f)) {
-    return invalid_field("presence_penalty",
-                         "presence_penalty must be in [-2, 2], got " + fmt(presence_penalty));
+    return invalid_field("presence_penalty", "presence_penalty must be in [-2, 2], got " + fmt(presence_penalty));
   }
   if (!in(frequency_penalty, -2.0f, 2.0f)) {
-    return invalid_field("frequency_penalty",
-                         "frequency_penalty must be in [-2, 2], got " + fmt(frequency_penalty));
+    return invalid_field("frequency_penalty", "frequency_penalty must be in [-2, 2], got " + fmt(frequency_penalty));
   }
   if (max_tokens < 1) {
-    return invalid_field("max_tokens",
-                         "max_tokens must be >= 1, got " + std::to_string(max_tokens));
+    return invalid_field("max_tokens", "max_tokens must be >= 1, got " + std::to_string(max_tokens));
   }
   if (logprobs < 0 || logprobs > 20) {
-    return invalid_field("logprobs",
-                         "logprobs must be in [0, 20], got " + std::to_string(logprobs));
+    return invalid_field("logprobs", "logprobs must be in [0, 20], got " + std::to_string(logprobs));
   }
   for (size_t i = 0; i < stop.size(); ++i) {
     if (stop[i].empty()) {
@@ -374,8 +365,7 @@ Status SamplingParams::validate() const {
   }
   for (size_t i = 0; i < stop_token_ids.size(); ++i) {
     if (stop_token_ids[i] < 0) {
-      return invalid_field("stop_token_ids", "stop_token_ids[" + std::to_string(i) +
-                                                 "] must be >= 0, got " +
+      return invalid_field("stop_token_ids", "stop_token_ids[" + std::to_string(i) + "] must be >= 0, got " +
                                                  std::to_string(stop_token_ids[i]));
     }
   }
@@ -407,8 +397,8 @@ Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt_t
 
 void Sampler::accept(int32_t token) {
   ++num_generated_;
-  const bool counted = params_.repetition_penalty != 1.0f || params_.presence_penalty != 0.0f ||
-                       params_.frequency_penalty != 0.0f;
+  const bool counted =
+      params_.repetition_penalty != 1.0f || params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f;
   if (token < 0 || !counted) return;
   counts_[token].generated++;
   any_generated_ = true;

@@ -40,20 +40,20 @@ namespace lpx {
 
 // Per-request sampling parameters (OpenAI / vLLM names and defaults).
 struct SamplingParams {
-  float temperature = 1.0f;          // [0, 2]; 0 = greedy
-  float top_p = 1.0f;                // (0, 1]; 1 = off
-  int top_k = 0;                     // >= -1; 0 or -1 = off
-  float min_p = 0.0f;                // [0, 1]; 0 = off
-  std::optional<uint64_t> seed;      // none = seeded from std::random_device
-  float repetition_penalty = 1.0f;   // > 0; 1 = off
-  float presence_penalty = 0.0f;     // [-2, 2]
-  float frequency_penalty = 0.0f;    // [-2, 2]
-  int max_tokens = 16;               // >= 1
-  std::vector<std::string> stop;     // stop strings (non-empty), excluded from the output
+  float temperature = 1.0f;             // [0, 2]; 0 = greedy
+  float top_p = 1.0f;                   // (0, 1]; 1 = off
+  int top_k = 0;                        // >= -1; 0 or -1 = off
+  float min_p = 0.0f;                   // [0, 1]; 0 = off
+  std::optional<uint64_t> seed;         // none = seeded from std::random_device
+  float repetition_penalty = 1.0f;      // > 0; 1 = off
+  float presence_penalty = 0.0f;        // [-2, 2]
+  float frequency_penalty = 0.0f;       // [-2, 2]
+  int max_tokens = 16;                  // >= 1
+  std::vector<std::string> stop;        // stop strings (non-empty), excluded from the output
   std::vector<int32_t> stop_token_ids;  // extra stop tokens (>= 0)
-  bool ignore_eos = false;           // keep generating past the model's eos token(s)
-  int logprobs = 0;                  // [0, 20]: number of top alternatives to report
-  bool want_logprobs = false;        // report the chosen token's logprob (+ `logprobs` alternatives)
+  bool ignore_eos = false;              // keep generating past the model's eos token(s)
+  int logprobs = 0;                     // [0, 20]: number of top alternatives to report
+  bool want_logprobs = false;           // report the chosen token's logprob (+ `logprobs` alternatives)
 
   // Checks every range; the error (kInvalidArgument) names the parameter and the value, e.g.
   // "top_p must be in (0, 1], got 1.5". NaN values are rejected.

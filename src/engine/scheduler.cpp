@@ -23,8 +23,7 @@ class Planner {
       waiting_.push_back(static_cast<int>(seqs_.size()));
       seqs_.push_back(Seq{s, false});
     }
-    for (const DevicePool::Resident& r : st.resident_adapters)
-      lru_.push_back(Resident{r.id, r.pages, false});
+    for (const DevicePool::Resident& r : st.resident_adapters) lru_.push_back(Resident{r.id, r.pages, false});
   }
 
   StepPlan run() {
@@ -51,8 +50,8 @@ class Planner {
     // Then admit waiting requests (FIFO) while there is room. A request whose adapter finds no
     // room is passed over (it keeps its place in the queue); one whose KV blocks do not fit stops
     // admission (no preemption for newcomers).
-    for (auto it = waiting_.begin(); it != waiting_.end() && budget_ > 0 &&
-                                     static_cast<int>(running_.size()) < max_num_seqs_;) {
+    for (auto it = waiting_.begin();
+         it != waiting_.end() && budget_ > 0 && static_cast<int>(running_.size()) < max_num_seqs_;) {
       const int i = *it;
       Seq& q = seqs_[i];
       const int n = std::min(q.s.pending, budget_);
@@ -68,8 +67,7 @@ class Planner {
       out_.admitted.push_back(q.s.id);
       schedule(q, n);
     }
-    if (out_.runs.empty() && !waiting_.empty() && running_.empty())
-      out_.fail = seqs_[waiting_.front()].s.id;
+    if (out_.runs.empty() && !waiting_.empty() && running_.empty()) out_.fail = seqs_[waiting_.front()].s.id;
     for (int i : running_) out_.running_after.push_back(seqs_[i].s.id);
     for (int i : waiting_) out_.waiting_after.push_back(seqs_[i].s.id);
     return std::move(out_);
@@ -152,8 +150,7 @@ class Planner {
   }
 
   bool pool_acquire(AdapterId id, int pages) {
-    auto hit =
-        std::find_if(lru_.begin(), lru_.end(), [&](const Resident& r) { return r.id == id; });
+    auto hit = std::find_if(lru_.begin(), lru_.end(), [&](const Resident& r) { return r.id == id; });
     if (hit != lru_.end()) {
       Resident r = *hit;
       r.pinned = true;
@@ -168,8 +165,7 @@ class Planner {
       return u;
     };
     while (pages_total_ - used() < pages) {
-      auto victim =
-          std::find_if(lru_.begin(), lru_.end(), [](const Resident& r) { return !r.pinned; });
+      auto victim = std::find_if(lru_.begin(), lru_.end(), [](const Resident& r) { return !r.pinned; });
       if (victim == lru_.end()) return false;
       lru_.erase(victim);
     }

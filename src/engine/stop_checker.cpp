@@ -62,8 +62,7 @@ std::string StopChecker::flush() {
 }
 
 bool is_stop_token(const SamplingParams& params, int32_t token, std::span<const int32_t> eos_ids) {
-  if (std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
-      params.stop_token_ids.end()) {
+  if (std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) != params.stop_token_ids.end()) {
     return true;
   }
   return !params.ignore_eos && std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();

@@ -95,8 +95,8 @@ std::string describe_opcode(uint8_t op) {
 }
 
 // Storage type names torch writes as the type field of a persistent id.
-constexpr const char* kStorageTypes[] = {"FloatStorage", "HalfStorage",  "BFloat16Storage", "DoubleStorage",
-                                         "LongStorage",  "IntStorage",   "ShortStorage",    "CharStorage",
+constexpr const char* kStorageTypes[] = {"FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage",
+                                         "LongStorage",  "IntStorage",  "ShortStorage",    "CharStorage",
                                          "ByteStorage",  "BoolStorage"};
 
 enum class GlobalId {
@@ -195,8 +195,8 @@ void repr_into(const PyObject* o, std::string* out, size_t max_chars, int depth)
     case PyKind::kBytes: *out += "b<" + std::to_string(o->text.size()) + " bytes>"; break;
     case PyKind::kGlobal: *out += o->text; break;
     case PyKind::kStorage:
-      *out += "storage(" + o->storage->type + ", key='" + o->storage->key.substr(0, 64) + "', numel=" +
-              std::to_string(o->storage->numel) + ")";
+      *out += "storage(" + o->storage->type + ", key='" + o->storage->key.substr(0, 64) +
+              "', numel=" + std::to_string(o->storage->numel) + ")";
       break;
     case PyKind::kTensor: {
       *out += "tensor(size=[";
@@ -306,8 +306,9 @@ class Unpickler {
 
   // Reading operands.
   Status need(size_t k) const {
-    if (k > n_ - pos_) return corrupt(where() + ": truncated (operand needs " + std::to_string(k) + " bytes, " +
-                                      std::to_string(n_ - pos_) + " left)");
+    if (k > n_ - pos_)
+      return corrupt(where() + ": truncated (operand needs " + std::to_string(k) + " bytes, " +
+                     std::to_string(n_ - pos_) + " left)");
     return Status::ok();
   }
   uint64_t le(size_t k) {
@@ -350,8 +351,7 @@ class Unpickler {
     // Bytes beyond the 8th must be pure sign extension, and the 8th must agree with the sign.
     for (size_t i = 8; i < len; ++i)
       if (p[i] != (negative ? 0xFF : 0x00)) return unsupported(where() + ": integer does not fit in 64 bits");
-    if (len > 8 && ((p[7] & 0x80) != 0) != negative)
-      return unsupported(where() + ": integer does not fit in 64 bits");
+    if (len > 8 && ((p[7] & 0x80) != 0) != negative) return unsupported(where() + ": integer does not fit in 64 bits");
     uint64_t v = negative ? ~uint64_t{0} : 0;
     for (size_t i = 0; i < len && i < 8; ++i) {
       v &= ~(uint64_t{0xFF} << (8 * i));
@@ -392,7 +392,8 @@ class Unpickler {
   // Canonical hash key of a dict key; error for unhashable values.
   Status key_of(const PyObject* k, std::string* out, size_t depth) const {
     if (depth > limits_.max_key_depth) return resource_exhausted(where() + ": dict key nested too deeply");
-    const size_t text_len = (k->kind == PyKind::kStr || k->kind == PyKind::kBytes || k->kind == PyKind::kGlobal) ? k->text.size() : 0;
+    const size_t text_len =
+        (k->kind == PyKind::kStr || k->kind == PyKind::kBytes || k->kind == PyKind::kGlobal) ? k->text.size() : 0;
     if (out->size() + text_len > kMaxKeyBytes)
       return resource_exhausted(where() + ": dict key longer than " + std::to_string(kMaxKeyBytes) + " bytes");
     switch (k->kind) {
@@ -417,8 +418,7 @@ class Unpickler {
         for (const PyObject* e : k->items) LPX_RETURN_IF_ERROR(key_of(e, out, depth + 1));
         *out += ")";
         return Status::ok();
-      default:
-        return bad(std::string("unhashable dict key of type ") + py_kind_name(k->kind));
+      default: return bad(std::string("unhashable dict key of type ") + py_kind_name(k->kind));
     }
   }
   Status set_item(PyObject* dict, PyObject* key, PyObject* value) {
@@ -483,7 +483,8 @@ Result<PyObject*> Unpickler::persistent_load(PyObject* pid) {
     return unsupported(where() + ": persistent id storage type " + py_repr(type) + " is not a supported storage type");
   if (key->kind != PyKind::kStr) return bad("persistent id storage key is a " + std::string(py_kind_name(key->kind)));
   if (loc->kind != PyKind::kStr) return bad("persistent id location is a " + std::string(py_kind_name(loc->kind)));
-  if (numel->kind != PyKind::kInt || numel->integer < 0) return bad("persistent id numel " + py_repr(numel) + " is invalid");
+  if (numel->kind != PyKind::kInt || numel->integer < 0)
+    return bad("persistent id numel " + py_repr(numel) + " is invalid");
   LPX_ASSIGN_OR_RETURN(PyObject * o, make(PyKind::kStorage));
   o->storage = std::make_unique<PickledStorage>();
   o->storage->type = type->text.substr(type->text.rfind('.') + 1);
@@ -497,13 +498,16 @@ Result<PyObject*> Unpickler::rebuild_tensor_v2(const PyObject* args) {
   const auto& a = args->items;
   if (a.size() != 6 && a.size() != 7)
     return bad("_rebuild_tensor_v2 takes 6 or 7 arguments, got " + std::to_string(a.size()));
-  if (a[0]->kind != PyKind::kStorage) return bad("_rebuild_tensor_v2: storage argument is a " + std::string(py_kind_name(a[0]->kind)));
-  if (a[1]->kind != PyKind::kInt || a[1]->integer < 0) return bad("_rebuild_tensor_v2: bad storage offset " + py_repr(a[1]));
+  if (a[0]->kind != PyKind::kStorage)
+    return bad("_rebuild_tensor_v2: storage argument is a " + std::string(py_kind_name(a[0]->kind)));
+  if (a[1]->kind != PyKind::kInt || a[1]->integer < 0)
+    return bad("_rebuild_tensor_v2: bad storage offset " + py_repr(a[1]));
   if (a[2]->kind != PyKind::kTuple || a[3]->kind != PyKind::kTuple)
     return bad("_rebuild_tensor_v2: size and stride must be tuples, got " + py_repr(a[2]) + " and " + py_repr(a[3]));
   if (a[2]->items.size() != a[3]->items.size())
     return bad("_rebuild_tensor_v2: size " + py_repr(a[2]) + " and stride " + py_repr(a[3]) + " differ in rank");
-  if (a[4]->kind != PyKind::kBool && a[4]->kind != PyKind::kInt) return bad("_rebuild_tensor_v2: requires_grad is not a bool");
+  if (a[4]->kind != PyKind::kBool && a[4]->kind != PyKind::kInt)
+    return bad("_rebuild_tensor_v2: requires_grad is not a bool");
   if (a[5]->kind != PyKind::kDict && a[5]->kind != PyKind::kNone)
     return bad("_rebuild_tensor_v2: backward_hooks is a " + std::string(py_kind_name(a[5]->kind)));
   if (a[5]->kind == PyKind::kDict && !a[5]->entries.empty())
@@ -527,20 +531,23 @@ Result<PyObject*> Unpickler::rebuild_tensor_v2(const PyObject* args) {
 
 Result<PyObject*> Unpickler::reduce(PyObject* callable, PyObject* args) {
   GlobalId id;
-  if (!global_id_of(callable, &id)) return bad("REDUCE of a " + std::string(py_kind_name(callable->kind)) + ", not a global");
-  if (args->kind != PyKind::kTuple) return bad("REDUCE arguments are a " + std::string(py_kind_name(args->kind)) + ", not a tuple");
+  if (!global_id_of(callable, &id))
+    return bad("REDUCE of a " + std::string(py_kind_name(callable->kind)) + ", not a global");
+  if (args->kind != PyKind::kTuple)
+    return bad("REDUCE arguments are a " + std::string(py_kind_name(args->kind)) + ", not a tuple");
   const auto& a = args->items;
   switch (id) {
     case GlobalId::kOrderedDict:
       if (!a.empty()) return unsupported(where() + ": collections.OrderedDict called with arguments");
       return make(PyKind::kDict);
-    case GlobalId::kRebuildTensorV2:
-      return rebuild_tensor_v2(args);
+    case GlobalId::kRebuildTensorV2: return rebuild_tensor_v2(args);
     case GlobalId::kRebuildParameter:
     case GlobalId::kRebuildParameterWithState: {
       const size_t want = id == GlobalId::kRebuildParameter ? 3 : 4;
-      if (a.size() != want) return bad(callable->text + " takes " + std::to_string(want) + " arguments, got " + std::to_string(a.size()));
-      if (a[0]->kind != PyKind::kTensor) return bad(callable->text + ": data is a " + std::string(py_kind_name(a[0]->kind)));
+      if (a.size() != want)
+        return bad(callable->text + " takes " + std::to_string(want) + " arguments, got " + std::to_string(a.size()));
+      if (a[0]->kind != PyKind::kTensor)
+        return bad(callable->text + ": data is a " + std::string(py_kind_name(a[0]->kind)));
       if (a[2]->kind == PyKind::kDict && !a[2]->entries.empty())
         return unsupported(where() + ": parameters with backward hooks are not supported");
       PyObject* t = const_cast<PyObject*>(a[0]);
@@ -579,8 +586,7 @@ Result<PyObject*> Unpickler::reduce(PyObject* callable, PyObject* args) {
     }
     case GlobalId::kStorageType:
     case GlobalId::kTensorType:
-    case GlobalId::kParameterType:
-      break;
+    case GlobalId::kParameterType: break;
   }
   return unsupported(where() + ": global '" + callable->text + "' cannot be called");
 }
@@ -823,13 +829,15 @@ Result<PickleDocument> Unpickler::run() {
       }
       default:
         if (opcode_name(op_) != nullptr)
-          return unsupported(where() + ": pickle opcode " + opcode_name(op_) + " is not allowed in a tensor checkpoint");
+          return unsupported(where() + ": pickle opcode " + opcode_name(op_) +
+                             " is not allowed in a tensor checkpoint");
         return corrupt(where() + ": invalid pickle opcode");
     }
   }
 }
 
-Result<PickleDocument> unpickle(const uint8_t* data, size_t size, const std::string& name, const UnpickleLimits& limits) {
+Result<PickleDocument> unpickle(const uint8_t* data, size_t size, const std::string& name,
+                                const UnpickleLimits& limits) {
   if (data == nullptr) size = 0;
   Unpickler u(data, size, name, limits);
   return u.run();

@@ -81,16 +81,16 @@ struct PickledTensor {
   std::vector<int64_t> size;          // shape, outermost first
   std::vector<int64_t> stride;        // in elements, same rank as size
   bool requires_grad = false;
-  bool is_parameter = false;          // came through _rebuild_parameter*
+  bool is_parameter = false;  // came through _rebuild_parameter*
 };
 
 struct PyObject {
   PyKind kind = PyKind::kNone;
-  bool boolean = false;   // kBool
-  int64_t integer = 0;    // kInt
-  double real = 0;        // kFloat
-  std::string text;       // kStr (UTF-8 as stored), kBytes, kGlobal ("module.name")
-  std::vector<const PyObject*> items;                                // kTuple, kList
+  bool boolean = false;                // kBool
+  int64_t integer = 0;                 // kInt
+  double real = 0;                     // kFloat
+  std::string text;                    // kStr (UTF-8 as stored), kBytes, kGlobal ("module.name")
+  std::vector<const PyObject*> items;  // kTuple, kList
   std::vector<std::pair<const PyObject*, const PyObject*>> entries;  // kDict, insertion order
   std::unique_ptr<PickledStorage> storage;                           // kStorage
   std::unique_ptr<PickledTensor> tensor;                             // kTensor
@@ -105,10 +105,10 @@ struct PyObject {
 std::string py_repr(const PyObject* obj, size_t max_chars = 200);
 
 struct UnpickleLimits {
-  size_t max_stack = 1u << 20;      // values on the stack (all marks together)
-  size_t max_memo = 1u << 22;       // memo entries
-  size_t max_objects = 1u << 23;    // objects created
-  size_t max_key_depth = 32;        // nesting of tuples used as dict keys
+  size_t max_stack = 1u << 20;    // values on the stack (all marks together)
+  size_t max_memo = 1u << 22;     // memo entries
+  size_t max_objects = 1u << 23;  // objects created
+  size_t max_key_depth = 32;      // nesting of tuples used as dict keys
 };
 
 // The object graph of one pickle; owns every object. Move-only; moving keeps pointers valid.

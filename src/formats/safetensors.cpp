@@ -24,11 +24,11 @@ struct DTypeInfo {
 
 // Every dtype string the safetensors format defines.
 constexpr DTypeInfo kDTypes[] = {
-    {"F32", 4, true, DType::kF32},   {"F16", 2, true, DType::kF16},    {"BF16", 2, true, DType::kBF16},
-    {"I8", 1, true, DType::kI8},     {"BOOL", 1, false, DType::kF32},  {"U8", 1, false, DType::kF32},
-    {"I16", 2, false, DType::kF32},  {"U16", 2, false, DType::kF32},   {"I32", 4, false, DType::kF32},
-    {"U32", 4, false, DType::kF32},  {"I64", 8, false, DType::kF32},   {"U64", 8, false, DType::kF32},
-    {"F64", 8, false, DType::kF32},  {"F8_E4M3", 1, false, DType::kF32}, {"F8_E5M2", 1, false, DType::kF32},
+    {"F32", 4, true, DType::kF32},  {"F16", 2, true, DType::kF16},      {"BF16", 2, true, DType::kBF16},
+    {"I8", 1, true, DType::kI8},    {"BOOL", 1, false, DType::kF32},    {"U8", 1, false, DType::kF32},
+    {"I16", 2, false, DType::kF32}, {"U16", 2, false, DType::kF32},     {"I32", 4, false, DType::kF32},
+    {"U32", 4, false, DType::kF32}, {"I64", 8, false, DType::kF32},     {"U64", 8, false, DType::kF32},
+    {"F64", 8, false, DType::kF32}, {"F8_E4M3", 1, false, DType::kF32}, {"F8_E5M2", 1, false, DType::kF32},
 };
 
 const DTypeInfo* lookup_dtype(const std::string& s) {
@@ -68,8 +68,7 @@ struct Entry {
 };
 
 // Parses and validates one tensor entry. `where` = "FILE: tensor 'NAME'".
-Status parse_entry(const std::string& where, const std::string& name, const json& v, uint64_t data_size,
-                   Entry* out) {
+Status parse_entry(const std::string& where, const std::string& name, const json& v, uint64_t data_size, Entry* out) {
   if (!v.is_object()) return corrupt(where + ": header entry is not a JSON object");
   auto it = v.find("dtype");
   if (it == v.end()) return corrupt(where + ": missing \"dtype\"");
@@ -86,7 +85,8 @@ Status parse_entry(const std::string& where, const std::string& name, const json
   bool overflow = false;
   for (const auto& d : *it) {
     uint64_t dim;
-    if (!get_nonneg_int(d, &dim)) return corrupt(where + ": \"shape\" has a value that is not a non-negative integer: " + d.dump());
+    if (!get_nonneg_int(d, &dim))
+      return corrupt(where + ": \"shape\" has a value that is not a non-negative integer: " + d.dump());
     shape.push_back(static_cast<int64_t>(dim));
     if (__builtin_mul_overflow(numel, dim, &numel)) overflow = true;
   }
@@ -102,8 +102,8 @@ Status parse_entry(const std::string& where, const std::string& name, const json
     return corrupt(where + ": \"data_offsets\" must be non-negative integers, got " + it->dump());
   if (begin > end) return corrupt(where + ": data_offsets " + it->dump() + " has begin > end");
   if (end > data_size)
-    return corrupt(where + ": data_offsets " + it->dump() + " run past the data section (" +
-                   std::to_string(data_size) + " bytes)");
+    return corrupt(where + ": data_offsets " + it->dump() + " run past the data section (" + std::to_string(data_size) +
+                   " bytes)");
   if (end - begin != need)
     return corrupt(where + ": data_offsets " + it->dump() + " span " + std::to_string(end - begin) +
                    " bytes but shape " + shape_to_string(shape) + " of " + info->name + " needs " +
@@ -131,9 +131,7 @@ int64_t TensorView::numel() const {
   return n;
 }
 
-bool TensorView::aligned() const {
-  return reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0;
-}
+bool TensorView::aligned() const { return reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0; }
 
 std::string shape_to_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -160,7 +158,8 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path, const Mma
   if (header_len > file_size - 8)
     return corrupt(path + ": header length " + std::to_string(header_len) + " runs past the end of the file (" +
                    std::to_string(file_size) + " bytes; truncated?)");
-  if (header_len < 2) return corrupt(path + ": header length " + std::to_string(header_len) + " is too small for a JSON object");
+  if (header_len < 2)
+    return corrupt(path + ": header length " + std::to_string(header_len) + " is too small for a JSON object");
   const char* hbegin = reinterpret_cast<const char*>(map.data() + 8);
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = file_size - data_start;
@@ -200,8 +199,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path, const Mma
   std::vector<const Entry*> by_offset;
   for (const auto& e : entries)
     if (e.end > e.begin) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const Entry* prev = by_offset[i - 1];
     const Entry* cur = by_offset[i];
@@ -319,8 +317,8 @@ Result<SafetensorsCheckpoint> SafetensorsCheckpoint::open_dir(const std::string&
     const size_t idx = ckpt.files_.size();
     for (const auto& name : tensor_names) {
       if (!file->contains(name))
-        return corrupt(index_path + ": tensor " + quote_name(name) + " is listed in shard " + quote_name(shard) + " but " +
-                       shard_path + " has no such tensor");
+        return corrupt(index_path + ": tensor " + quote_name(name) + " is listed in shard " + quote_name(shard) +
+                       " but " + shard_path + " has no such tensor");
       ckpt.where_.emplace(name, idx);
     }
     if (log_level() <= LogLevel::kDebug) {

@@ -48,7 +48,7 @@ inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100ull * 1000 * 1000;
 struct TensorView {
   std::string name;
   DType dtype = DType::kF32;
-  std::vector<int64_t> shape;  // row-major, outermost first; [] is a scalar (1 element)
+  std::vector<int64_t> shape;     // row-major, outermost first; [] is a scalar (1 element)
   const uint8_t* data = nullptr;  // into the file mapping; nullptr only for 0-byte tensors of an empty data section
   size_t nbytes = 0;
 
@@ -87,9 +87,9 @@ class SafetensorsFile {
 
  private:
   MmapFile map_;
-  std::vector<TensorView> tensors_;                       // loadable, sorted by name
-  std::unordered_map<std::string, size_t> index_;         // name -> tensors_ index
-  std::map<std::string, std::string> unloadable_;         // name -> safetensors dtype string
+  std::vector<TensorView> tensors_;                // loadable, sorted by name
+  std::unordered_map<std::string, size_t> index_;  // name -> tensors_ index
+  std::map<std::string, std::string> unloadable_;  // name -> safetensors dtype string
   std::map<std::string, std::string> metadata_;
 };
 

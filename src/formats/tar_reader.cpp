@@ -78,7 +78,8 @@ Status parse_pax(const uint8_t* p, size_t n, const std::string& where, std::stri
     if (i == pos || i >= n || p[i] != ' ' || len <= i - pos + 1 || len > n - pos)
       return corrupt(where + ": malformed pax record at byte " + std::to_string(pos));
     const size_t end = pos + static_cast<size_t>(len);  // one past the '\n'
-    if (p[end - 1] != '\n') return corrupt(where + ": pax record at byte " + std::to_string(pos) + " lacks its newline");
+    if (p[end - 1] != '\n')
+      return corrupt(where + ": pax record at byte " + std::to_string(pos) + " lacks its newline");
     const std::string rec(reinterpret_cast<const char*>(p + i + 1), end - 1 - (i + 1));
     const size_t eq = rec.find('=');
     if (eq == std::string::npos) return corrupt(where + ": pax record without '=' at byte " + std::to_string(pos));
@@ -88,7 +89,8 @@ Status parse_pax(const uint8_t* p, size_t n, const std::string& where, std::stri
       *has_path = true;
     } else if (key == "size") {
       uint64_t v = 0;
-      if (value.empty() || value.size() > 19 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      if (value.empty() || value.size() > 19 ||
+          !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return corrupt(where + ": pax size " + q(value) + " is not a number");
       for (char c : value) v = v * 10 + static_cast<uint64_t>(c - '0');
       *size = v;
@@ -190,8 +192,9 @@ Status TarArchive::parse() {
       ssum += static_cast<int8_t>(b);
     }
     if (stored_sum != usum && static_cast<int64_t>(stored_sum) != ssum)
-      return corrupt((first ? f + ": not a tar archive or corrupt: header at byte 0" : at) + ": checksum mismatch (stored " +
-                     std::to_string(stored_sum) + ", computed " + std::to_string(usum) + ")");
+      return corrupt((first ? f + ": not a tar archive or corrupt: header at byte 0" : at) +
+                     ": checksum mismatch (stored " + std::to_string(stored_sum) + ", computed " +
+                     std::to_string(usum) + ")");
     first = false;
 
     const char type = static_cast<char>(h[156]);
@@ -212,12 +215,13 @@ Status TarArchive::parse() {
 
     const uint64_t data_off = pos + kBlock;
     if (size > n - data_off)
-      return corrupt(at + " (" + q(raw_name) + "): truncated, member needs " + std::to_string(size) + " bytes but only " +
-                     std::to_string(n - data_off) + " remain");
+      return corrupt(at + " (" + q(raw_name) + "): truncated, member needs " + std::to_string(size) +
+                     " bytes but only " + std::to_string(n - data_off) + " remain");
     const uint64_t next = data_off + std::min(round_up_block(size), n - data_off);
 
     if (type == 'L' || type == 'x' || type == 'K' || type == 'g') {
-      if (size > kMaxMetaBytes) return corrupt(at + ": extended header of " + std::to_string(size) + " bytes is too large");
+      if (size > kMaxMetaBytes)
+        return corrupt(at + ": extended header of " + std::to_string(size) + " bytes is too large");
       if (type == 'L') {
         long_name = field_string(d + data_off, static_cast<size_t>(size));
         has_long_name = true;
@@ -260,17 +264,10 @@ Status TarArchive::parse() {
         entries_.push_back(std::move(e));
         break;
       }
-      case '1':
-        refused_[name] = "hard link";
-        break;
-      case '2':
-        refused_[name] = "symbolic link";
-        break;
-      case 'S':
-        refused_[name] = "GNU sparse file";
-        break;
-      default:
-        break;  // directories, devices, FIFOs, volume labels, unknown types: skipped
+      case '1': refused_[name] = "hard link"; break;
+      case '2': refused_[name] = "symbolic link"; break;
+      case 'S': refused_[name] = "GNU sparse file"; break;
+      default: break;  // directories, devices, FIFOs, volume labels, unknown types: skipped
     }
     pos = next;
   }

@@ -46,9 +46,9 @@ struct TarOptions {
 };
 
 struct TarEntry {
-  std::string name;         // normalised
-  uint64_t size = 0;        // bytes
-  uint64_t data_offset = 0; // in the (decompressed) archive bytes
+  std::string name;          // normalised
+  uint64_t size = 0;         // bytes
+  uint64_t data_offset = 0;  // in the (decompressed) archive bytes
   uint64_t header_offset = 0;
 };
 

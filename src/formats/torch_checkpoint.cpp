@@ -61,11 +61,11 @@ bool torch_storage_type_info(std::string_view t, size_t* element_size, std::stri
     DType dtype;
   };
   static constexpr Info kInfos[] = {
-      {"FloatStorage", 4, "float32", true, DType::kF32},   {"HalfStorage", 2, "float16", true, DType::kF16},
+      {"FloatStorage", 4, "float32", true, DType::kF32},      {"HalfStorage", 2, "float16", true, DType::kF16},
       {"BFloat16Storage", 2, "bfloat16", true, DType::kBF16}, {"CharStorage", 1, "int8", true, DType::kI8},
-      {"DoubleStorage", 8, "float64", false, DType::kF32}, {"LongStorage", 8, "int64", false, DType::kF32},
-      {"IntStorage", 4, "int32", false, DType::kF32},      {"ShortStorage", 2, "int16", false, DType::kF32},
-      {"ByteStorage", 1, "uint8", false, DType::kF32},     {"BoolStorage", 1, "bool", false, DType::kF32},
+      {"DoubleStorage", 8, "float64", false, DType::kF32},    {"LongStorage", 8, "int64", false, DType::kF32},
+      {"IntStorage", 4, "int32", false, DType::kF32},         {"ShortStorage", 2, "int16", false, DType::kF32},
+      {"ByteStorage", 1, "uint8", false, DType::kF32},        {"BoolStorage", 1, "bool", false, DType::kF32},
   };
   for (const Info& i : kInfos) {
     if (t == i.type) {
@@ -161,7 +161,8 @@ Status TorchCheckpoint::load(const TorchLoadOptions& options) {
     const PyObject* sub = top->get(options.root_key);
     if (sub == nullptr) return not_found(f + ": no top-level key " + q(options.root_key));
     if (sub->kind != PyKind::kDict)
-      return corrupt(f + ": top-level key " + q(options.root_key) + " holds a " + py_kind_name(sub->kind) + ", not a dict");
+      return corrupt(f + ": top-level key " + q(options.root_key) + " holds a " + py_kind_name(sub->kind) +
+                     ", not a dict");
     top = sub;
   }
 
@@ -205,7 +206,8 @@ Status TorchCheckpoint::load(const TorchLoadOptions& options) {
       if (v->kind == PyKind::kTensor) {
         leaves.push_back({std::move(full), v});
       } else if (v->kind == PyKind::kDict) {
-        if (stack.size() >= kMaxDepth) return corrupt(f + ": dicts nested more than " + std::to_string(kMaxDepth) + " deep at " + q(full));
+        if (stack.size() >= kMaxDepth)
+          return corrupt(f + ": dicts nested more than " + std::to_string(kMaxDepth) + " deep at " + q(full));
         if (!open_dicts.insert(v).second) return corrupt(f + ": dict " + q(full) + " contains itself");
         stack.push_back({v, full + ".", 0});  // invalidates fr
       } else {
@@ -280,8 +282,8 @@ Status TorchCheckpoint::load(const TorchLoadOptions& options) {
                      info.torch_dtype + " elements (" + std::to_string(storage_bytes) + " bytes) but its member has " +
                      std::to_string(sd.nbytes) + " bytes");
     if (numel > 0 && last >= st.numel)
-      return corrupt(where + ": size " + dims_to_string(t.size) + ", stride " + dims_to_string(t.stride) +
-                     ", offset " + std::to_string(t.storage_offset) + " extends past its storage " + q(st.key) + " (" +
+      return corrupt(where + ": size " + dims_to_string(t.size) + ", stride " + dims_to_string(t.stride) + ", offset " +
+                     std::to_string(t.storage_offset) + " extends past its storage " + q(st.key) + " (" +
                      std::to_string(st.numel) + " elements)");
 
     // Row-major contiguity (size-1 and empty dimensions ignored).

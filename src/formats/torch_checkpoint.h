@@ -56,24 +56,24 @@
 namespace lpx {
 
 struct TorchLoadOptions {
-  bool verify_crc = true;            // CRC-32 of data.pkl and of every storage that is used
-  bool copy_non_contiguous = true;   // false: non-contiguous tensors fail with kUnsupported
-  std::string root_key;              // "": flatten the whole root dict; else only root[root_key] (a dict)
+  bool verify_crc = true;           // CRC-32 of data.pkl and of every storage that is used
+  bool copy_non_contiguous = true;  // false: non-contiguous tensors fail with kUnsupported
+  std::string root_key;             // "": flatten the whole root dict; else only root[root_key] (a dict)
   UnpickleLimits pickle_limits;
-  MmapOptions mmap;                  // open() only
+  MmapOptions mmap;  // open() only
 };
 
 // Where a tensor came from (all tensors, loadable or not).
 struct TorchTensorInfo {
-  std::string name;              // flattened name
-  std::string storage_type;      // "FloatStorage", "LongStorage", ...
-  std::string torch_dtype;       // "float32", "int64", ...
-  std::string storage_key;       // member PREFIX/data/<storage_key>
-  int64_t storage_offset = 0;    // elements
+  std::string name;            // flattened name
+  std::string storage_type;    // "FloatStorage", "LongStorage", ...
+  std::string torch_dtype;     // "float32", "int64", ...
+  std::string storage_key;     // member PREFIX/data/<storage_key>
+  int64_t storage_offset = 0;  // elements
   std::vector<int64_t> shape;
-  std::vector<int64_t> stride;   // as stored, in elements
-  bool loadable = false;         // dtype maps to lpx::DType
-  bool copied = false;           // non-contiguous in the file; the view is an owned contiguous copy
+  std::vector<int64_t> stride;  // as stored, in elements
+  bool loadable = false;        // dtype maps to lpx::DType
+  bool copied = false;          // non-contiguous in the file; the view is an owned contiguous copy
   bool is_parameter = false;
 };
 
@@ -132,7 +132,7 @@ class TorchCheckpoint {
   std::unordered_map<std::string, size_t> view_index_;  // name -> tensors_ index
   std::unordered_map<std::string, size_t> info_index_;  // name -> infos_ index
   std::vector<std::string> skipped_;
-  std::vector<std::unique_ptr<uint8_t[]>> owned_;       // contiguous copies, inflated storages
+  std::vector<std::unique_ptr<uint8_t[]>> owned_;  // contiguous copies, inflated storages
 };
 
 // Maps a torch storage type name to its element size and torch dtype name ("FloatStorage" ->

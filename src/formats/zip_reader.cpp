@@ -55,8 +55,7 @@ std::string unsafe_archive_path_reason(std::string_view path) {
   if (path.find('\0') != std::string_view::npos) return "NUL byte in name";
   if (path.find('\\') != std::string_view::npos) return "backslash in name";
   if (path.front() == '/') return "absolute path";
-  if (path.size() >= 2 && path[1] == ':' &&
-      ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')))
+  if (path.size() >= 2 && path[1] == ':' && ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')))
     return "absolute (drive-letter) path";
   size_t start = 0;
   while (start <= path.size()) {
@@ -68,8 +67,8 @@ std::string unsafe_archive_path_reason(std::string_view path) {
   return "";
 }
 
-Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int window_bits,
-                                           uint64_t expected_size, uint64_t max_out, const std::string& what) {
+Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int window_bits, uint64_t expected_size,
+                                           uint64_t max_out, const std::string& what) {
   const bool gzip = window_bits > 15;
   std::vector<uint8_t> out;
   if (expected_size > 0 && expected_size <= max_out && expected_size < (1ull << 32)) out.reserve(expected_size);
@@ -174,8 +173,8 @@ Status ZipReader::parse() {
   uint64_t cd_size = rd32(e + 12), cd_offset = rd32(e + 16);
   uint64_t cd_end_limit = eocd;  // the central directory ends before this
 
-  const bool needs64 = count_disk == 0xFFFF || count == 0xFFFF || cd_size == 0xFFFFFFFFu ||
-                       cd_offset == 0xFFFFFFFFu || disk == 0xFFFF || cd_disk == 0xFFFF;
+  const bool needs64 = count_disk == 0xFFFF || count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu ||
+                       disk == 0xFFFF || cd_disk == 0xFFFF;
   const bool has_locator = eocd >= kZip64LocatorSize && rd32(d + eocd - kZip64LocatorSize) == kZip64LocatorSig;
   if (needs64 && !has_locator)
     return corrupt(f + ": end-of-central-directory needs ZIP64 values but there is no ZIP64 locator");

@@ -43,14 +43,14 @@ bool zlib_available();
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, size_t size);
 
 struct ZipEntry {
-  std::string name;               // as stored (forward slashes)
-  uint16_t method = 0;            // 0 = stored, 8 = deflate
-  uint16_t flags = 0;             // general purpose bit flags
-  uint32_t crc32 = 0;             // from the central directory
-  uint64_t compressed_size = 0;   // bytes in the archive
+  std::string name;              // as stored (forward slashes)
+  uint16_t method = 0;           // 0 = stored, 8 = deflate
+  uint16_t flags = 0;            // general purpose bit flags
+  uint32_t crc32 = 0;            // from the central directory
+  uint64_t compressed_size = 0;  // bytes in the archive
   uint64_t uncompressed_size = 0;
   uint64_t local_header_offset = 0;
-  uint64_t data_offset = 0;       // first byte of the entry's data in the archive
+  uint64_t data_offset = 0;  // first byte of the entry's data in the archive
 };
 
 class ZipReader {
@@ -108,7 +108,7 @@ std::string unsafe_archive_path_reason(std::string_view path);
 // Inflates raw deflate (zip, window_bits = -15) or gzip (window_bits = 31) data; for gzip,
 // concatenated members are all decoded. `what` names the data in errors. Output larger than
 // max_out fails with kResourceExhausted.
-Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int window_bits,
-                                           uint64_t expected_size, uint64_t max_out, const std::string& what);
+Result<std::vector<uint8_t>> inflate_bytes(const uint8_t* data, size_t size, int window_bits, uint64_t expected_size,
+                                           uint64_t max_out, const std::string& what);
 
 }  // namespace lpx

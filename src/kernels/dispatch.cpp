@@ -102,7 +102,7 @@ CpuFeatures detect_cpu() {
   if (!osxsave || !avx || max_leaf < 7) return f;
   uint32_t xlo = 0, xhi = 0;
   __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-  const bool os_ymm = (xlo & 0x6u) == 0x6u;            // SSE + AVX state
+  const bool os_ymm = (xlo & 0x6u) == 0x6u;              // SSE + AVX state
   const bool os_zmm = os_ymm && (xlo & 0xe0u) == 0xe0u;  // opmask + ZMM_Hi256 + Hi16_ZMM
   const bool os_tile = (xlo & 0x60000u) == 0x60000u;     // XTILECFG + XTILEDATA
   if (!os_ymm) {
@@ -115,7 +115,7 @@ CpuFeatures detect_cpu() {
   f.bmi = (b >> 3) & 1u;
   f.bmi2 = (b >> 8) & 1u;
   f.avx512 = os_zmm && ((b >> 16) & 1u) && ((b >> 17) & 1u) &&  // F, DQ
-             ((b >> 30) & 1u) && ((b >> 31) & 1u);                // BW, VL
+             ((b >> 30) & 1u) && ((b >> 31) & 1u);              // BW, VL
   const bool amx_tile = (d >> 24) & 1u, amx_bf16 = (d >> 22) & 1u;
   f.amx_bf16 = os_tile && amx_tile && amx_bf16;
   if (leaf7_max_sub >= 1) {
@@ -175,9 +175,7 @@ MatmulPrecision default_precision(bool bf16_fast, bool amx_ok) {
   return bf16_fast && !amx_ok ? MatmulPrecision::kBf16Dot : MatmulPrecision::kExact;
 }
 
-bool cpu_has_amx_bf16() {
-  return cpu().amx_bf16 && cpu_supports(Isa::kAvx512) && cpu_has_avx512_bf16();
-}
+bool cpu_has_amx_bf16() { return cpu().amx_bf16 && cpu_supports(Isa::kAvx512) && cpu_has_avx512_bf16(); }
 
 struct State {
   std::atomic<const detail::OpsTable*> table;
@@ -187,9 +185,13 @@ struct State {
   bool bf16_fast;
   bool amx_ok;
   // The defaults; kernels::configure overrides them at startup.
-  State() : table(table_for(best_isa())), precision(static_cast<int>(MatmulPrecision::kExact)),
-            amx_enabled(true), bf16_cpu(cpu_has_avx512_bf16()),
-            bf16_fast(cpu_bf16_dot_is_fast()), amx_ok(detail::request_amx()) {
+  State()
+      : table(table_for(best_isa())),
+        precision(static_cast<int>(MatmulPrecision::kExact)),
+        amx_enabled(true),
+        bf16_cpu(cpu_has_avx512_bf16()),
+        bf16_fast(cpu_bf16_dot_is_fast()),
+        amx_ok(detail::request_amx()) {
     precision.store(static_cast<int>(default_precision(bf16_cpu && bf16_fast, amx_ok)));
   }
 };
@@ -273,8 +275,7 @@ MatmulPrecision matmul_precision() { return static_cast<MatmulPrecision>(state()
 Status configure(const KernelOptions& o) {
   State& st = state();
   st.amx_enabled.store(o.amx);
-  const MatmulPrecision p =
-      o.precision ? *o.precision : default_precision(st.bf16_cpu && st.bf16_fast, st.amx_ok);
+  const MatmulPrecision p = o.precision ? *o.precision : default_precision(st.bf16_cpu && st.bf16_fast, st.amx_ok);
   st.precision.store(static_cast<int>(p));
   return o.isa ? set_isa(*o.isa) : set_isa(best_isa());
 }
@@ -322,13 +323,16 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
       bf16_gemm_mode() == detail::GemmMode::kBf16Dot) {
     auto* xp = static_cast<uint32_t*>(detail::thread_scratch(1, sizeof(uint32_t) * a.M * ((K + 1) / 2)));
     t.pack_x_pairs(a.x, a.ldx, a.M, K, xp);
-    tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
-      const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
-      GemmArgs sub = a;
-      sub.w = a.w.slice_rows(n0, n1);
-      sub.y = a.y + n0;
-      t.gemv_bf16dot(xp, sub);
-    }, min_units);
+    tp.parallel_for(
+        n_units,
+        [&](int64_t u0, int64_t u1) {
+          const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
+          GemmArgs sub = a;
+          sub.w = a.w.slice_rows(n0, n1);
+          sub.y = a.y + n0;
+          t.gemv_bf16dot(xp, sub);
+        },
+        min_units);
     return;
   }
   const bool blocked = t.gemm_blocked != nullptr && a.alpha == 1.0f && a.M >= kBf16DotMinRows;
@@ -338,29 +342,34 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
     void* ap = detail::thread_scratch(1, t.packed_a_bytes(a.M, K, mode));
     const int64_t units = t.pack_a_units(a.M, mode);
     const int64_t rows_per_unit = (a.M + units - 1) / units;
-    tp.parallel_for(units, [&](int64_t u0, int64_t u1) {
-      t.pack_a(a.x, a.ldx, a.M, K, mode, u0, u1, ap);
-    }, std::max<int64_t>(1, kElemGrain / (K * rows_per_unit)));
-    tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
-      const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
-      GemmArgs sub = a;
-      sub.w = a.w.slice_rows(n0, n1);
-      sub.y = a.y + n0;
-      t.gemm_blocked(ap, mode, sub);
-    }, min_units);
+    tp.parallel_for(
+        units, [&](int64_t u0, int64_t u1) { t.pack_a(a.x, a.ldx, a.M, K, mode, u0, u1, ap); },
+        std::max<int64_t>(1, kElemGrain / (K * rows_per_unit)));
+    tp.parallel_for(
+        n_units,
+        [&](int64_t u0, int64_t u1) {
+          const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
+          GemmArgs sub = a;
+          sub.w = a.w.slice_rows(n0, n1);
+          sub.y = a.y + n0;
+          t.gemm_blocked(ap, mode, sub);
+        },
+        min_units);
     return;
   }
-  tp.parallel_for(n_units, [&](int64_t u0, int64_t u1) {
-    const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
-    GemmArgs sub = a;
-    sub.w = a.w.slice_rows(n0, n1);
-    sub.y = a.y + n0;
-    t.gemm(sub);
-  }, min_units);
+  tp.parallel_for(
+      n_units,
+      [&](int64_t u0, int64_t u1) {
+        const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
+        GemmArgs sub = a;
+        sub.w = a.w.slice_rows(n0, n1);
+        sub.y = a.y + n0;
+        t.gemm(sub);
+      },
+      min_units);
 }
 
-void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool accumulate,
-            ThreadPool* pool) {
+void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool accumulate, ThreadPool* pool) {
   GemmArgs a;
   a.x = x;
   a.w = w;
@@ -373,48 +382,50 @@ void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool acc
 // ---------------------------------------------------------------------------------------------
 // Elementwise / row ops.
 
-void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D,
-             ThreadPool* pool) {
+void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D, ThreadPool* pool) {
   LPX_CHECK(gamma.size == D && gamma.data != nullptr && gamma.dtype != DType::kQ8);
   const detail::OpsTable& t = active();
-  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
-    t.rmsnorm(x + m0 * D, gamma, eps, y + m0 * D, m1 - m0, D);
-  }, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, D)));
+  pool_or_global(pool).parallel_for(
+      M, [&](int64_t m0, int64_t m1) { t.rmsnorm(x + m0 * D, gamma, eps, y + m0 * D, m1 - m0, D); },
+      std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, D)));
 }
 
-void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
-          int head_dim, int64_t token_stride, ThreadPool* pool) {
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads, int head_dim,
+          int64_t token_stride, ThreadPool* pool) {
   LPX_CHECK(head_dim % 2 == 0 && head_dim > 0 && n_heads > 0);
   if (token_stride == 0) token_stride = int64_t{n_heads} * head_dim;
   const detail::OpsTable& t = active();
   const int64_t per_token = int64_t{n_heads} * head_dim;
-  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
-    float* cs = static_cast<float*>(
-        detail::thread_scratch(2, sizeof(float) * static_cast<size_t>((m1 - m0) * head_dim)));
-    detail::rope_tables(positions + m0, inv_freq, m1 - m0, head_dim, cs);
-    t.rope_apply(v + m0 * token_stride, cs, m1 - m0, n_heads, head_dim, token_stride);
-  }, std::max<int64_t>(1, kElemGrain / per_token));
+  pool_or_global(pool).parallel_for(
+      M,
+      [&](int64_t m0, int64_t m1) {
+        float* cs =
+            static_cast<float*>(detail::thread_scratch(2, sizeof(float) * static_cast<size_t>((m1 - m0) * head_dim)));
+        detail::rope_tables(positions + m0, inv_freq, m1 - m0, head_dim, cs);
+        t.rope_apply(v + m0 * token_stride, cs, m1 - m0, n_heads, head_dim, token_stride);
+      },
+      std::max<int64_t>(1, kElemGrain / per_token));
 }
 
 void silu_mul(const float* gate, const float* up, float* out, size_t n, ThreadPool* pool) {
   const detail::OpsTable& t = active();
-  pool_or_global(pool).parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-    t.silu_mul(gate + b, up + b, out + b, static_cast<size_t>(e - b));
-  }, kElemGrain);
+  pool_or_global(pool).parallel_for(
+      static_cast<int64_t>(n),
+      [&](int64_t b, int64_t e) { t.silu_mul(gate + b, up + b, out + b, static_cast<size_t>(e - b)); }, kElemGrain);
 }
 
 void softmax(float* x, int64_t M, int64_t N, ThreadPool* pool) {
   const detail::OpsTable& t = active();
-  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
-    t.softmax(x + m0 * N, m1 - m0, N);
-  }, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, N)));
+  pool_or_global(pool).parallel_for(
+      M, [&](int64_t m0, int64_t m1) { t.softmax(x + m0 * N, m1 - m0, N); },
+      std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, N)));
 }
 
 void add(const float* a, const float* b, float* out, size_t n, ThreadPool* pool) {
   const detail::OpsTable& t = active();
-  pool_or_global(pool).parallel_for(static_cast<int64_t>(n), [&](int64_t s, int64_t e) {
-    t.add(a + s, b + s, out + s, static_cast<size_t>(e - s));
-  }, 4 * kElemGrain);
+  pool_or_global(pool).parallel_for(
+      static_cast<int64_t>(n), [&](int64_t s, int64_t e) { t.add(a + s, b + s, out + s, static_cast<size_t>(e - s)); },
+      4 * kElemGrain);
 }
 
 void add_bias(float* y, const WeightVector& bias, int64_t M, int64_t N, int64_t ldy) {
@@ -425,22 +436,23 @@ void add_bias(float* y, const WeightVector& bias, int64_t M, int64_t N, int64_t 
   for (int64_t m = 0; m < M; ++m) active().add(y + m * ldy, row, y + m * ldy, static_cast<size_t>(N));
 }
 
-Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out,
-                 ThreadPool* pool) {
+Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out, ThreadPool* pool) {
   for (int64_t m = 0; m < M; ++m) {
     if (ids[m] < 0 || ids[m] >= table.rows) {
-      return invalid_argument("embedding: token id " + std::to_string(ids[m]) + " at row " +
-                              std::to_string(m) + " is outside the vocabulary [0, " +
-                              std::to_string(table.rows) + ")");
+      return invalid_argument("embedding: token id " + std::to_string(ids[m]) + " at row " + std::to_string(m) +
+                              " is outside the vocabulary [0, " + std::to_string(table.rows) + ")");
     }
   }
   const detail::OpsTable& t = active();
   const int64_t D = table.cols;
-  pool_or_global(pool).parallel_for(M, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) {
-      t.to_f32(table.row_ptr(ids[m]), table.dtype, out + m * D, static_cast<size_t>(D));
-    }
-  }, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, D)));
+  pool_or_global(pool).parallel_for(
+      M,
+      [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) {
+          t.to_f32(table.row_ptr(ids[m]), table.dtype, out + m * D, static_cast<size_t>(D));
+        }
+      },
+      std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, D)));
   return Status::ok();
 }
 
@@ -461,9 +473,7 @@ void attention(const AttentionArgs& a, ThreadPool* pool) {
                                      : (a.kv.k_base != nullptr && a.kv.v_base != nullptr));
   for (int64_t j = 0; j < a.n_q; ++j) LPX_CHECK(a.positions[j] >= 0);
   const detail::OpsTable& t = active();
-  pool_or_global(pool).parallel_for(a.n_q * a.kv.n_kv_heads, [&](int64_t b, int64_t e) {
-    t.attention_items(a, b, e);
-  });
+  pool_or_global(pool).parallel_for(a.n_q * a.kv.n_kv_heads, [&](int64_t b, int64_t e) { t.attention_items(a, b, e); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,11 +513,12 @@ LoraItem* make_items(const LoraSegment* segs, int n_segs, int64_t n_chunk, NCols
 
 }  // namespace
 
-void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
-                 int64_t ld_tmp, ThreadPool* pool) {
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp, int64_t ld_tmp,
+                 ThreadPool* pool) {
   for (int s = 0; s < n_segs; ++s) LPX_CHECK(segs[s].a.rows <= ld_tmp);
   int64_t count = 0;
-  LoraItem* items = make_items(segs, n_segs, 16, [](const LoraSegment& sg) { return sg.a.rows; }, &count);
+  LoraItem* items = make_items(
+      segs, n_segs, 16, [](const LoraSegment& sg) { return sg.a.rows; }, &count);
   const detail::OpsTable& t = active();
   pool_or_global(pool).parallel_for(count, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
@@ -525,11 +536,12 @@ void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_seg
   });
 }
 
-void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
-                 int64_t ldy, ThreadPool* pool) {
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y, int64_t ldy,
+                 ThreadPool* pool) {
   for (int s = 0; s < n_segs; ++s) LPX_CHECK(segs[s].rank() <= ld_tmp);
   int64_t count = 0;
-  LoraItem* items = make_items(segs, n_segs, 256, [](const LoraSegment& sg) { return sg.out_dim(); }, &count);
+  LoraItem* items = make_items(
+      segs, n_segs, 256, [](const LoraSegment& sg) { return sg.out_dim(); }, &count);
   const detail::OpsTable& t = active();
   pool_or_global(pool).parallel_for(count, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
@@ -574,16 +586,16 @@ void* thread_scratch(int slot, size_t bytes) {
   struct Buf {
     void* p = nullptr;
     size_t size = 0;
-    ~Buf() { ::operator delete(p, std::align_val_t{64}); }
+    ~Buf() { ::operator delete (p, std::align_val_t{64}); }
   };
   thread_local Buf bufs[kScratchSlots];
   LPX_CHECK(slot >= 0 && slot < kScratchSlots);
   Buf& b = bufs[slot];
   if (b.size < bytes) {
-    ::operator delete(b.p, std::align_val_t{64});
+    ::operator delete (b.p, std::align_val_t{64});
     size_t grow = std::max(bytes, b.size + b.size / 2);
     grow = (grow + 4095) & ~size_t{4095};
-    b.p = ::operator new(grow, std::align_val_t{64});
+    b.p = ::operator new (grow, std::align_val_t{64});
     b.size = grow;
   }
   return b.p;

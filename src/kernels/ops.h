@@ -195,8 +195,8 @@ void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int
 //   a = v[i], b = v[i + head_dim/2];  v[i] = a*cos - b*sin;  v[i + head_dim/2] = b*cos + a*sin.
 // v: [M, n_heads, head_dim] with token stride token_stride floats (0 means n_heads*head_dim).
 // head_dim must be even; inv_freq: [head_dim/2].
-void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
-          int head_dim, int64_t token_stride = 0, ThreadPool* pool = nullptr);
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads, int head_dim,
+          int64_t token_stride = 0, ThreadPool* pool = nullptr);
 
 // out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up.  out may equal gate or up.
 void silu_mul(const float* gate, const float* up, float* out, size_t n, ThreadPool* pool = nullptr);
@@ -212,8 +212,7 @@ void add_bias(float* y, const WeightVector& bias, int64_t M, int64_t N, int64_t 
 
 // out[m, :] = table[ids[m], :] widened to f32. table: [vocab, D]; out: [M, D].
 // Error (invalid_argument) if an id is outside [0, vocab); out is then unspecified.
-Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out,
-                 ThreadPool* pool = nullptr);
+Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float* out, ThreadPool* pool = nullptr);
 
 // dst[i] = src[i] widened to f32 (n elements of dtype t). Serial.
 void to_f32(const void* src, DType t, float* dst, size_t n);
@@ -242,11 +241,11 @@ struct KvView {
   const float* v_base = nullptr;
   const float* const* k_blocks = nullptr;  // [n_blocks] block pointers (paged mode)
   const float* const* v_blocks = nullptr;
-  int64_t block_size = 0;                  // positions per block (paged mode)
-  int64_t token_stride = 0;                // floats between consecutive positions; 0 = n_kv_heads*head_dim
+  int64_t block_size = 0;    // positions per block (paged mode)
+  int64_t token_stride = 0;  // floats between consecutive positions; 0 = n_kv_heads*head_dim
   int n_kv_heads = 0;
   int head_dim = 0;
-  int64_t head_stride = 0;                 // floats between kv heads; 0 = head_dim
+  int64_t head_stride = 0;  // floats between kv heads; 0 = head_dim
 
   int64_t stride() const { return token_stride > 0 ? token_stride : int64_t{n_kv_heads} * head_dim; }
   int64_t hstride() const { return head_stride > 0 ? head_stride : int64_t{head_dim}; }
@@ -266,14 +265,14 @@ struct KvView {
 //   softmax with the row max subtracted (online softmax); out[j, h*hd:(h+1)*hd] = sum_t p_t v_t.
 // The caller must already have written keys/values for every position a query sees.
 struct AttentionArgs {
-  const float* q = nullptr;   // [n_q, n_heads, head_dim], token stride q_stride (0 = n_heads*hd)
+  const float* q = nullptr;  // [n_q, n_heads, head_dim], token stride q_stride (0 = n_heads*hd)
   int64_t q_stride = 0;
   const int32_t* positions = nullptr;  // [n_q] absolute positions (>= 0)
   int64_t n_q = 0;
-  int n_heads = 0;            // multiple of kv.n_kv_heads
+  int n_heads = 0;  // multiple of kv.n_kv_heads
   KvView kv;
   float scale = 0.0f;
-  float* out = nullptr;       // [n_q, n_heads * head_dim], token stride out_stride (0 = n_heads*hd)
+  float* out = nullptr;  // [n_q, n_heads * head_dim], token stride out_stride (0 = n_heads*hd)
   int64_t out_stride = 0;
 };
 void attention(const AttentionArgs& args, ThreadPool* pool = nullptr);
@@ -297,11 +296,11 @@ struct LoraSegment {
 
 // tmp[m, 0:r] = x[m, :] A^T for rows m of each segment (r = a.rows). x: [M, K] stride ldx;
 // tmp: [M, >= max r] stride ld_tmp.
-void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
-                 int64_t ld_tmp, ThreadPool* pool = nullptr);
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp, int64_t ld_tmp,
+                 ThreadPool* pool = nullptr);
 // y[m, :] += scale * tmp[m, 0:r] B^T for rows m of each segment. y: [M, N] stride ldy.
-void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
-                 int64_t ldy, ThreadPool* pool = nullptr);
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y, int64_t ldy,
+                 ThreadPool* pool = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Scalar references (serial, plain loops; double accumulation in reductions). Same contracts as
@@ -309,8 +308,8 @@ void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int 
 namespace ref {
 void gemm(const GemmArgs& args);
 void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D);
-void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
-          int head_dim, int64_t token_stride = 0);
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads, int head_dim,
+          int64_t token_stride = 0);
 void silu_mul(const float* gate, const float* up, float* out, size_t n);
 void softmax(float* x, int64_t M, int64_t N);
 void add(const float* a, const float* b, float* out, size_t n);
@@ -319,10 +318,8 @@ float dot(const float* a, const float* b, size_t n);
 float exp_shifted(const float* x, size_t n, float m, float scale, float* out);
 void axpy(float alpha, const float* x, float* y, size_t n);
 void attention(const AttentionArgs& args);
-void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
-                 int64_t ld_tmp);
-void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
-                 int64_t ldy);
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp, int64_t ld_tmp);
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y, int64_t ldy);
 }  // namespace ref
 
 }  // namespace kernels

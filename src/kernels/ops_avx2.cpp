@@ -66,8 +66,8 @@ inline void transpose8(__m256 r[8]) {
 // Small-M GEMM: MR x NR inner products over K (8-wide), scalar K tail.
 
 template <DType DT, int MR, int NR>
-inline void small_tile(const float* x, int64_t ldx, const char* w, int64_t wsb, int64_t K, float* y,
-                       int64_t ldy, bool accumulate, float alpha) {
+inline void small_tile(const float* x, int64_t ldx, const char* w, int64_t wsb, int64_t K, float* y, int64_t ldy,
+                       bool accumulate, float alpha) {
   __m256 c[MR][NR];
 #pragma GCC unroll 4
   for (int i = 0; i < MR; ++i)
@@ -108,8 +108,7 @@ inline void small_tile(const float* x, int64_t ldx, const char* w, int64_t wsb, 
 }
 
 template <DType DT, int NR>
-inline void small_rows(const GemmArgs& a, int64_t ldx, int64_t ldy, const char* w, int64_t wsb,
-                       int64_t K, float* y0) {
+inline void small_rows(const GemmArgs& a, int64_t ldx, int64_t ldy, const char* w, int64_t wsb, int64_t K, float* y0) {
   for (int64_t m0 = 0; m0 < a.M; m0 += 2) {
     const float* x = a.x + m0 * ldx;
     float* y = y0 + m0 * ldy;
@@ -124,22 +123,24 @@ inline void small_rows(const GemmArgs& a, int64_t ldx, int64_t ldy, const char* 
 constexpr int64_t kGemvPrefetch = 1024;
 
 template <DType DT>
-void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y,
-               bool accumulate, float alpha) {
+void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y, bool accumulate,
+               float alpha) {
   constexpr int64_t kLinesPerStep = DT == DType::kF32 ? 2 : 1;  // 32 weights per step
   for (int64_t n = 0; n < N; ++n) {
     const char* r = w + n * wsb;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-      for (int64_t l = 0; l < kLinesPerStep; ++l) _mm_prefetch(r + (k * kLinesPerStep + 32 * l) * 2 + kGemvPrefetch, _MM_HINT_T0);
+      for (int64_t l = 0; l < kLinesPerStep; ++l)
+        _mm_prefetch(r + (k * kLinesPerStep + 32 * l) * 2 + kGemvPrefetch, _MM_HINT_T0);
       a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), load8<DT>(r, k), a0);
       a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), load8<DT>(r, k + 8), a1);
       a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), load8<DT>(r, k + 16), a2);
       a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), load8<DT>(r, k + 24), a3);
     }
     for (; k < K; k += 8) {
-      a0 = _mm256_fmadd_ps(loadf_partial(x + k, K - k), k + 8 <= K ? load8<DT>(r, k) : load8_partial<DT>(r, k, K - k), a0);
+      a0 = _mm256_fmadd_ps(loadf_partial(x + k, K - k), k + 8 <= K ? load8<DT>(r, k) : load8_partial<DT>(r, k, K - k),
+                           a0);
     }
     const float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) * alpha;
     y[n] = accumulate ? y[n] + s : s;
@@ -176,8 +177,8 @@ size_t avx2_packed_a_bytes(int64_t M, int64_t K, detail::GemmMode mode) {
 
 int64_t avx2_pack_a_units(int64_t M, detail::GemmMode) { return (M + kMR - 1) / kMR; }
 
-void avx2_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode, int64_t t0,
-                 int64_t t1, void* out) {
+void avx2_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode, int64_t t0, int64_t t1,
+                 void* out) {
   LPX_CHECK(mode == detail::GemmMode::kF32);
   static_assert(kKC % 8 == 0, "pack chunks must not straddle k blocks");
   const int64_t mpad = (M + kMR - 1) / kMR * kMR;
@@ -220,8 +221,7 @@ void pack_panel(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64_t kc
 }
 
 template <int MR>
-void ukernel(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, bool load_c,
-             int64_t ncols) {
+void ukernel(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, bool load_c, int64_t ncols) {
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
@@ -284,7 +284,9 @@ void avx2_gemm(const GemmArgs& a) {
     case DType::kBF16: small_m_gemm<DType::kBF16>(a, ldx, ldy); break;
     case DType::kQ8: small_m_gemm<DType::kQ8>(a, ldx, ldy); break;
     case DType::kI8:
-    case DType::kBF16I16: LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the AVX2 path only unpacked"); break;
+    case DType::kBF16I16:
+      LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the AVX2 path only unpacked");
+      break;
   }
 }
 
@@ -298,7 +300,9 @@ void avx2_gemm_blocked(const void* a_packed, detail::GemmMode mode, const GemmAr
     case DType::kBF16: blocked<DType::kBF16>(ap, a, ldy); break;
     case DType::kQ8: blocked<DType::kQ8>(ap, a, ldy); break;
     case DType::kI8:
-    case DType::kBF16I16: LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the AVX2 path only unpacked"); break;
+    case DType::kBF16I16:
+      LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the AVX2 path only unpacked");
+      break;
   }
 }
 

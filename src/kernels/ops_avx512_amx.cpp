@@ -29,7 +29,7 @@ namespace {
 // Register blocking: C = 2 x 2 tiles (32 rows x 32 columns, tmm0-3), A = tmm4-5, B = tmm6-7.
 
 constexpr int64_t kAmxKC = 1024;  // k block (multiple of 32); 512..1024 measured best
-constexpr int64_t kAmxNC = 256;  // output columns packed together (8 panels)
+constexpr int64_t kAmxNC = 256;   // output columns packed together (8 panels)
 
 struct alignas(64) AmxTileConfig {
   uint8_t palette_id;
@@ -43,9 +43,7 @@ inline int64_t amx_lda(int64_t K) { return round_up(K, 32) + 32; }
 
 }  // namespace
 
-size_t amx_packed_a_bytes(int64_t M, int64_t K) {
-  return static_cast<size_t>(round_up(M, 32) * amx_lda(K) * 2);
-}
+size_t amx_packed_a_bytes(int64_t M, int64_t K) { return static_cast<size_t>(round_up(M, 32) * amx_lda(K) * 2); }
 
 // Units are 16-row groups of the padded copy.
 void amx_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t u0, int64_t u1, void* out) {
@@ -145,7 +143,8 @@ void amx_blocked(const uint16_t* xb, const GemmArgs& a, int64_t ldy) {
           if (!full) {
             for (int64_t i = 0; i < rows; ++i) {
               for (int v = 0; v < kNV; ++v) {
-                _mm512_mask_storeu_ps(cy + i * ldy + v * 16, mask16(cols - 16 * v), _mm512_load_ps(ctmp + i * kNR + v * 16));
+                _mm512_mask_storeu_ps(cy + i * ldy + v * 16, mask16(cols - 16 * v),
+                                      _mm512_load_ps(ctmp + i * kNR + v * 16));
               }
             }
           }

@@ -21,31 +21,23 @@ LPX_TARGET_AVX512_BEGIN
 namespace lpx::kernels::avx512 {
 
 // The ops are written once over the vector type (simd_ops.h); these are their F32x16 instances.
-void avx512_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
-                    int64_t D) {
+void avx512_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D) {
   simd_rmsnorm<F32x16>(x, gamma, eps, y, M, D);
 }
-void avx512_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
-                       int64_t token_stride) {
+void avx512_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim, int64_t token_stride) {
   simd_rope_apply<F32x16>(v, cs, M, n_heads, head_dim, token_stride);
 }
 void avx512_silu_mul(const float* gate, const float* up, float* out, size_t n) {
   simd_silu_mul<F32x16>(gate, up, out, n);
 }
 void avx512_softmax(float* x, int64_t M, int64_t N) { simd_softmax<F32x16>(x, M, N); }
-void avx512_add(const float* a, const float* b, float* out, size_t n) {
-  simd_add<F32x16>(a, b, out, n);
-}
-void avx512_to_f32(const void* src, DType t, float* dst, size_t n) {
-  simd_to_f32<F32x16>(src, t, dst, n);
-}
+void avx512_add(const float* a, const float* b, float* out, size_t n) { simd_add<F32x16>(a, b, out, n); }
+void avx512_to_f32(const void* src, DType t, float* dst, size_t n) { simd_to_f32<F32x16>(src, t, dst, n); }
 float avx512_dot(const float* a, const float* b, size_t n) { return simd_dot<F32x16>(a, b, n); }
 float avx512_exp_shifted(const float* x, size_t n, float m, float scale, float* out) {
   return simd_exp_shifted<F32x16>(x, n, m, scale, out);
 }
-void avx512_axpy(float alpha, const float* x, float* y, size_t n) {
-  simd_axpy<F32x16>(alpha, x, y, n);
-}
+void avx512_axpy(float alpha, const float* x, float* y, size_t n) { simd_axpy<F32x16>(alpha, x, y, n); }
 
 }  // namespace lpx::kernels::avx512
 

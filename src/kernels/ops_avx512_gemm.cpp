@@ -30,8 +30,8 @@ namespace {
 // (each k block of A is contiguous for all tiles, so the sweep over tiles streams from L2).
 // Loop order per thread: k block -> panel (packed into L1) -> every row tile (A streams from L2).
 
-constexpr int64_t kKCf32 = 192;      // k block, exact path (panel 24 KiB + A tile 9 KiB in L1)
-constexpr int64_t kKCbf16 = 384;     // k block, bf16 path (panel 24 KiB + A tile 9 KiB in L1)
+constexpr int64_t kKCf32 = 192;   // k block, exact path (panel 24 KiB + A tile 9 KiB in L1)
+constexpr int64_t kKCbf16 = 384;  // k block, bf16 path (panel 24 KiB + A tile 9 KiB in L1)
 
 inline int64_t padded_k(int64_t K) { return (K + 1) & ~int64_t{1}; }
 
@@ -40,8 +40,8 @@ size_t avx512_packed_a_bytes_tiles(int64_t M, int64_t K, bool bf16) {
   return static_cast<size_t>(tiles * kMR * (bf16 ? padded_k(K) * 2 : K * 4));
 }
 
-void avx512_pack_a_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, bool bf16, int64_t t0,
-                         int64_t t1, void* out) {
+void avx512_pack_a_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, bool bf16, int64_t t0, int64_t t1,
+                         void* out) {
   static_assert(kMR <= 16, "one transpose16 per k chunk");
   static_assert(kKCf32 % 16 == 0 && kKCbf16 % 32 == 0, "pack chunks must not straddle k blocks");
   const __mmask16 tile_lanes = mask16(kMR);
@@ -58,7 +58,8 @@ void avx512_pack_a_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, bool
         const __mmask16 mk = mask16(K - k);
         __m512 r[16];
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(mk, src + i * ldx + k) : _mm512_setzero_ps();
+        for (int i = 0; i < 16; ++i)
+          r[i] = i < rows ? _mm512_maskz_loadu_ps(mk, src + i * ldx + k) : _mm512_setzero_ps();
         transpose16(r);
         const int64_t nk = imin(16, K - k);
         for (int64_t j = 0; j < nk; ++j) _mm512_mask_storeu_ps(dst + (k + j) * kMR, tile_lanes, r[j]);
@@ -68,8 +69,8 @@ void avx512_pack_a_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, bool
     // bf16 pairs: 32 k values of every row -> 16 pairs (RNE) -> transpose -> 16 stores.
     for (int64_t k = 0; k < Kp; k += 32) {
       const int64_t kb = k / kKCbf16, kpb = (imin(kKCbf16, K - kb * kKCbf16) + 1) / 2;
-      uint32_t* dst = static_cast<uint32_t*>(out) + kb * (kKCbf16 / 2) * mpad + t * kpb * kMR -
-                      kb * (kKCbf16 / 2) * kMR;
+      uint32_t* dst =
+          static_cast<uint32_t*>(out) + kb * (kKCbf16 / 2) * mpad + t * kpb * kMR - kb * (kKCbf16 / 2) * kMR;
       const __mmask16 mlo = mask16(K - k), mhi = mask16(K - k - 16);
       __m512 r[16];
 #pragma GCC unroll 16
@@ -116,14 +117,13 @@ void pack_panel_bf16(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64
   for (int g = 0; g < kNV; ++g) {
     for (int64_t kk = 0; kk < kc; kk += 32) {
       const int64_t nel = imin(32, kc - kk);
-      const __mmask32 m = nel >= 32 ? static_cast<__mmask32>(0xFFFFFFFFu)
-                                    : static_cast<__mmask32>((1u << nel) - 1u);
+      const __mmask32 m = nel >= 32 ? static_cast<__mmask32>(0xFFFFFFFFu) : static_cast<__mmask32>((1u << nel) - 1u);
       __m512 r[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
         const int64_t row = g * 16 + i;
-        r[i] = row < rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
-                                m, reinterpret_cast<const uint16_t*>(w + row * wsb) + k0 + kk))
+        r[i] = row < rows ? _mm512_castsi512_ps(
+                                _mm512_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(w + row * wsb) + k0 + kk))
                           : _mm512_setzero_ps();
       }
       transpose16(r);
@@ -153,8 +153,7 @@ void pack_panel_bf16_i16(const char* g0, int64_t group_bytes, int64_t rows, int6
 
 // c[i][0:kNR] (+)= sum_k a[k][i] * b[k][:] for i < MR; a: packed tile (stride kMR per k).
 template <int MR>
-void ukernel_f32(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, bool load_c,
-                 const __mmask16* cm) {
+void ukernel_f32(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, bool load_c, const __mmask16* cm) {
   __m512 acc[MR][kNV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -179,8 +178,8 @@ void ukernel_f32(const float* a, const float* b, int64_t kc, float* c, int64_t l
 }
 
 template <int MR>
-void ukernel_bf16(const uint32_t* a, const uint16_t* b, int64_t kpairs, float* c, int64_t ldc,
-                  bool load_c, const __mmask16* cm) {
+void ukernel_bf16(const uint32_t* a, const uint16_t* b, int64_t kpairs, float* c, int64_t ldc, bool load_c,
+                  const __mmask16* cm) {
   __m512 acc[MR][kNV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -206,20 +205,20 @@ void ukernel_bf16(const uint32_t* a, const uint16_t* b, int64_t kpairs, float* c
     for (int v = 0; v < kNV; ++v) _mm512_mask_storeu_ps(c + i * ldc + v * 16, cm[v], acc[i][v]);
 }
 
-#define LPX_MR_SWITCH(mr, FN, ...)         \
-  switch (mr) {                            \
-    case 12: FN<12>(__VA_ARGS__); break;   \
-    case 11: FN<11>(__VA_ARGS__); break;   \
-    case 10: FN<10>(__VA_ARGS__); break;   \
-    case 9: FN<9>(__VA_ARGS__); break;     \
-    case 8: FN<8>(__VA_ARGS__); break;     \
-    case 7: FN<7>(__VA_ARGS__); break;     \
-    case 6: FN<6>(__VA_ARGS__); break;     \
-    case 5: FN<5>(__VA_ARGS__); break;     \
-    case 4: FN<4>(__VA_ARGS__); break;     \
-    case 3: FN<3>(__VA_ARGS__); break;     \
-    case 2: FN<2>(__VA_ARGS__); break;     \
-    default: FN<1>(__VA_ARGS__); break;    \
+#define LPX_MR_SWITCH(mr, FN, ...)       \
+  switch (mr) {                          \
+    case 12: FN<12>(__VA_ARGS__); break; \
+    case 11: FN<11>(__VA_ARGS__); break; \
+    case 10: FN<10>(__VA_ARGS__); break; \
+    case 9: FN<9>(__VA_ARGS__); break;   \
+    case 8: FN<8>(__VA_ARGS__); break;   \
+    case 7: FN<7>(__VA_ARGS__); break;   \
+    case 6: FN<6>(__VA_ARGS__); break;   \
+    case 5: FN<5>(__VA_ARGS__); break;   \
+    case 4: FN<4>(__VA_ARGS__); break;   \
+    case 3: FN<3>(__VA_ARGS__); break;   \
+    case 2: FN<2>(__VA_ARGS__); break;   \
+    default: FN<1>(__VA_ARGS__); break;  \
   }
 static_assert(kMR == 12, "LPX_MR_SWITCH lists 12..1");
 
@@ -317,8 +316,8 @@ int64_t avx512_pack_a_units(int64_t M, detail::GemmMode mode) {
   return mode == detail::GemmMode::kAmx ? round_up(M, 32) / 16 : (M + kMR - 1) / kMR;
 }
 
-void avx512_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode,
-                   int64_t u0, int64_t u1, void* out) {
+void avx512_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode, int64_t u0, int64_t u1,
+                   void* out) {
   if (mode == detail::GemmMode::kAmx) {
     amx_pack_a(x, ldx, M, K, u0, u1, out);
   } else {
@@ -346,7 +345,9 @@ void avx512_gemm_blocked(const void* a_packed, detail::GemmMode mode, const Gemm
     case DType::kBF16: blocked_f32<DType::kBF16>(ap, a, ldy); break;
     case DType::kQ8: blocked_f32<DType::kQ8>(ap, a, ldy); break;
     case DType::kI8:
-    case DType::kBF16I16: LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the f32 kernels only unpacked"); break;
+    case DType::kBF16I16:
+      LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the f32 kernels only unpacked");
+      break;
   }
 }
 

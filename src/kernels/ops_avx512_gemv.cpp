@@ -26,8 +26,8 @@ namespace {
 // Each W row block is read from memory once and reused from L1 for every row block of x.
 
 template <DType DT, int MR, int NR>
-inline void small_tile(const float* x, int64_t ldx, const char* w, int64_t wsb, int64_t K, float* y,
-                       int64_t ldy, bool accumulate, float alpha) {
+inline void small_tile(const float* x, int64_t ldx, const char* w, int64_t wsb, int64_t K, float* y, int64_t ldy,
+                       bool accumulate, float alpha) {
   __m512 c[MR][NR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -69,8 +69,7 @@ inline void small_tile(const float* x, int64_t ldx, const char* w, int64_t wsb, 
 }
 
 template <DType DT, int NR>
-inline void small_rows(const GemmArgs& a, int64_t ldx, int64_t ldy, const char* w, int64_t wsb,
-                       int64_t K) {
+inline void small_rows(const GemmArgs& a, int64_t ldx, int64_t ldy, const char* w, int64_t wsb, int64_t K) {
   for (int64_t m0 = 0; m0 < a.M; m0 += 4) {
     const float* x = a.x + m0 * ldx;
     float* y = a.y + m0 * ldy;
@@ -91,8 +90,8 @@ constexpr int64_t kGemvPrefetch = 1024;
 // bf16: 64 weights (two cache lines) per step as 32-bit pairs; the even elements are the low
 // halves (<< 16 gives the f32) and the odd ones the high halves (& 0xffff0000), multiplied with
 // x pre-split into xe[i] = x[2i], xo[i] = x[2i+1]. Exact widening, two integer ops per 32 weights.
-void gemv_bf16(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y,
-               bool accumulate, float alpha) {
+void gemv_bf16(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y, bool accumulate,
+               float alpha) {
   const int64_t kmain = K / 64 * 64;
   float* xe = static_cast<float*>(detail::thread_scratch(4, sizeof(float) * static_cast<size_t>(kmain + 16)));
   float* xo = xe + kmain / 2;
@@ -127,15 +126,16 @@ void gemv_bf16(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K,
 }
 
 template <DType DT>
-void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y,
-               bool accumulate, float alpha) {
+void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y, bool accumulate,
+               float alpha) {
   constexpr int64_t kStepBytes = 64 * static_cast<int64_t>(DT == DType::kF32 ? 4 : 2);
   for (int64_t n = 0; n < N; ++n) {
     const char* r = w + n * wsb;
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t k = 0;
     for (; k + 64 <= K; k += 64) {
-      for (int64_t b = 0; b < kStepBytes; b += 64) _mm_prefetch(r + k * (kStepBytes / 64) + b + kGemvPrefetch, _MM_HINT_T0);
+      for (int64_t b = 0; b < kStepBytes; b += 64)
+        _mm_prefetch(r + k * (kStepBytes / 64) + b + kGemvPrefetch, _MM_HINT_T0);
       a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), load16<DT>(r, k), a0);
       a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), load16<DT>(r, k + 16), a1);
       a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 32), load16<DT>(r, k + 32), a2);
@@ -153,8 +153,7 @@ void gemv_rows(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K,
 // q8 (K a multiple of 32): per block of 32, the partial sums of x * q go into a 16-lane vector that
 // is scaled once (one FMA) into the row's accumulators; two blocks (68 bytes) per step.
 constexpr int64_t kQ8Prefetch = 2048;
-void gemv_q8(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y,
-             bool accumulate, float alpha) {
+void gemv_q8(const float* x, const char* w, int64_t wsb, int64_t N, int64_t K, float* y, bool accumulate, float alpha) {
   const int64_t nblocks = K / kQ8Group;
   for (int64_t n = 0; n < N; ++n) {
     const uint8_t* r = reinterpret_cast<const uint8_t*>(w + n * wsb);
@@ -224,7 +223,9 @@ void avx512_gemm(const GemmArgs& a) {
     case DType::kBF16: small_m_gemm<DType::kBF16>(a, ldx, ldy); break;
     case DType::kQ8: small_m_gemm<DType::kQ8>(a, ldx, ldy); break;
     case DType::kI8:
-    case DType::kBF16I16: LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the f32 kernels only unpacked"); break;
+    case DType::kBF16I16:
+      LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the f32 kernels only unpacked");
+      break;
   }
 }
 
@@ -299,7 +300,8 @@ void gemv_i16_m(const uint32_t* xp, const GemmArgs& a) {
     const __mmask16 cm = mask16(N - n0);
     __m512 acc[M];
 #pragma GCC unroll 16
-    for (int m = 0; m < M; ++m) acc[m] = a.accumulate ? _mm512_maskz_loadu_ps(cm, a.y + m * ldy + n0) : _mm512_setzero_ps();
+    for (int m = 0; m < M; ++m)
+      acc[m] = a.accumulate ? _mm512_maskz_loadu_ps(cm, a.y + m * ldy + n0) : _mm512_setzero_ps();
     int64_t p = 0;
     for (; p + 4 <= kpairs; p += 4) {
       _mm_prefetch(g + p * 64 + kGemvPrefetch, _MM_HINT_T0);
@@ -347,7 +349,8 @@ void gemv_bf16dot_m(const uint32_t* xp, const GemmArgs& a) {
     const char* next_group = w0 + (n0 + 16) * wsb;
     __m512 acc[M];
 #pragma GCC unroll 16
-    for (int m = 0; m < M; ++m) acc[m] = a.accumulate ? _mm512_maskz_loadu_ps(cm, a.y + m * ldy + n0) : _mm512_setzero_ps();
+    for (int m = 0; m < M; ++m)
+      acc[m] = a.accumulate ? _mm512_maskz_loadu_ps(cm, a.y + m * ldy + n0) : _mm512_setzero_ps();
     for (int64_t p0 = 0; p0 < kpairs; p0 += 16) {
       if (n0 + 16 < N) {
         const char* pf = next_group + p0 * 64;

@@ -35,8 +35,7 @@ inline __m512 load16m(const void* p, int64_t k, __mmask16 m) {
 
 // q8 pieces for the q8 GEMV: the f16 scale of a block broadcast, and 16 int8 values widened.
 inline __m512 q8_scale16(const uint8_t* block) {
-  return _mm512_cvtph_ps(
-      _mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(block))));
+  return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(block))));
 }
 inline __m512 q8_values16(const uint8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
@@ -76,9 +75,9 @@ inline void transpose16(__m512 r[16]) {
 }
 
 // Blocked GEMM tile shape (ops_avx512_gemm.cpp; the AMX engine packs W panels the same way).
-constexpr int kNV = 2;               // zmm vectors per tile row
-constexpr int kNR = 16 * kNV;        // panel width (output columns)
-constexpr int kMR = 12;              // tile rows
+constexpr int kNV = 2;         // zmm vectors per tile row
+constexpr int kNR = 16 * kNV;  // panel width (output columns)
+constexpr int kMR = 12;        // tile rows
 
 // ---------------------------------------------------------------------------------------------
 // Entry points of the ops table (ops_avx512.cpp) and cross-file helpers.
@@ -91,8 +90,8 @@ void avx512_gemv_bf16dot(const uint32_t* xp, const GemmArgs& a);
 bool avx512_supports_mode(detail::GemmMode mode);
 size_t avx512_packed_a_bytes(int64_t M, int64_t K, detail::GemmMode mode);
 int64_t avx512_pack_a_units(int64_t M, detail::GemmMode mode);
-void avx512_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode,
-                   int64_t u0, int64_t u1, void* out);
+void avx512_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, detail::GemmMode mode, int64_t u0, int64_t u1,
+                   void* out);
 void avx512_gemm_blocked(const void* a_packed, detail::GemmMode mode, const GemmArgs& a);
 void pack_panel_bf16(const char* w, int64_t wsb, int64_t rows, int64_t k0, int64_t kc, uint16_t* out);
 // ops_avx512_amx.cpp
@@ -100,10 +99,8 @@ size_t amx_packed_a_bytes(int64_t M, int64_t K);
 void amx_pack_a(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t u0, int64_t u1, void* out);
 void amx_blocked(const uint16_t* xb, const GemmArgs& a, int64_t ldy);
 // ops_avx512_elementwise.cpp
-void avx512_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
-                    int64_t D);
-void avx512_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
-                       int64_t token_stride);
+void avx512_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D);
+void avx512_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim, int64_t token_stride);
 void avx512_silu_mul(const float* gate, const float* up, float* out, size_t n);
 void avx512_softmax(float* x, int64_t M, int64_t N);
 void avx512_add(const float* a, const float* b, float* out, size_t n);

@@ -44,15 +44,12 @@ struct OpsTable {
   bool (*supports_mode)(GemmMode mode);
   size_t (*packed_a_bytes)(int64_t M, int64_t K, GemmMode mode);
   int64_t (*pack_a_units)(int64_t M, GemmMode mode);
-  void (*pack_a)(const float* x, int64_t ldx, int64_t M, int64_t K, GemmMode mode, int64_t u0,
-                 int64_t u1, void* out);
+  void (*pack_a)(const float* x, int64_t ldx, int64_t M, int64_t K, GemmMode mode, int64_t u0, int64_t u1, void* out);
   void (*gemm_blocked)(const void* a_packed, GemmMode mode, const GemmArgs& a);
-  void (*rmsnorm)(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
-                  int64_t D);
+  void (*rmsnorm)(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D);
   // Rotation for tokens [0, M) given per-token cos/sin tables cs: [M, head_dim] laid out as
   // cos[0..half) then sin[0..half) per token.
-  void (*rope_apply)(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
-                     int64_t token_stride);
+  void (*rope_apply)(float* v, const float* cs, int64_t M, int n_heads, int head_dim, int64_t token_stride);
   void (*silu_mul)(const float* gate, const float* up, float* out, size_t n);
   void (*softmax)(float* x, int64_t M, int64_t N);
   void (*add)(const float* a, const float* b, float* out, size_t n);

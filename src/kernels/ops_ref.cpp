@@ -15,14 +15,10 @@ namespace {
 
 inline float load_elem(const void* base, DType t, int64_t i) {
   switch (t) {
-    case DType::kF32:
-      return static_cast<const float*>(base)[i];
-    case DType::kF16:
-      return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    case DType::kBF16:
-      return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    case DType::kQ8:
-      return q8_elem(base, i);
+    case DType::kF32: return static_cast<const float*>(base)[i];
+    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
+    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
+    case DType::kQ8: return q8_elem(base, i);
     case DType::kI8:
     case DType::kBF16I16:
       LPX_CHECK(false && "i8 is not a kernel weight dtype; bf16x16 reaches the reference only unpacked");
@@ -35,8 +31,7 @@ void ref_to_f32(const void* src, DType t, float* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = load_elem(src, t, static_cast<int64_t>(i));
 }
 
-void ref_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
-                    int64_t token_stride) {
+void ref_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim, int64_t token_stride) {
   const int half = head_dim / 2;
   if (token_stride == 0) token_stride = int64_t{n_heads} * head_dim;
   for (int64_t m = 0; m < M; ++m) {
@@ -127,8 +122,8 @@ void rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int
   }
 }
 
-void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads,
-          int head_dim, int64_t token_stride) {
+void rope(float* v, const int32_t* positions, const float* inv_freq, int64_t M, int n_heads, int head_dim,
+          int64_t token_stride) {
   LPX_CHECK(head_dim % 2 == 0);
   const int half = head_dim / 2;
   if (token_stride == 0) token_stride = int64_t{n_heads} * head_dim;
@@ -177,9 +172,8 @@ Status embedding(const WeightMatrix& table, const int32_t* ids, int64_t M, float
   const int64_t D = table.cols;
   for (int64_t m = 0; m < M; ++m) {
     if (ids[m] < 0 || ids[m] >= table.rows) {
-      return invalid_argument("embedding: token id " + std::to_string(ids[m]) + " at row " +
-                              std::to_string(m) + " is outside the vocabulary [0, " +
-                              std::to_string(table.rows) + ")");
+      return invalid_argument("embedding: token id " + std::to_string(ids[m]) + " at row " + std::to_string(m) +
+                              " is outside the vocabulary [0, " + std::to_string(table.rows) + ")");
     }
     ref_to_f32(table.row_ptr(ids[m]), table.dtype, out + m * D, static_cast<size_t>(D));
   }
@@ -212,8 +206,7 @@ void attention(const AttentionArgs& a) {
   ref_attention_items(a, 0, a.n_q * a.kv.n_kv_heads);
 }
 
-void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp,
-                 int64_t ld_tmp) {
+void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_segs, float* tmp, int64_t ld_tmp) {
   for (int s = 0; s < n_segs; ++s) {
     const LoraSegment& sg = segs[s];
     const int64_t K = sg.a.cols;
@@ -221,16 +214,14 @@ void lora_shrink(const float* x, int64_t ldx, const LoraSegment* segs, int n_seg
       for (int64_t r = 0; r < sg.a.rows; ++r) {
         const void* ar = sg.a.row_ptr(r);
         double acc = 0.0;
-        for (int64_t k = 0; k < K; ++k)
-          acc += static_cast<double>(x[m * ldx + k]) * load_elem(ar, sg.a.dtype, k);
+        for (int64_t k = 0; k < K; ++k) acc += static_cast<double>(x[m * ldx + k]) * load_elem(ar, sg.a.dtype, k);
         tmp[m * ld_tmp + r] = static_cast<float>(acc);
       }
     }
   }
 }
 
-void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y,
-                 int64_t ldy) {
+void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int n_segs, float* y, int64_t ldy) {
   for (int s = 0; s < n_segs; ++s) {
     const LoraSegment& sg = segs[s];
     const int64_t r = sg.rank();
@@ -238,8 +229,8 @@ void lora_expand(const float* tmp, int64_t ld_tmp, const LoraSegment* segs, int 
       for (int64_t n = 0; n < sg.out_dim(); ++n) {
         double acc = 0.0;
         for (int64_t i = 0; i < r; ++i) {
-          const float b = sg.b_transposed ? load_elem(sg.b.row_ptr(i), sg.b.dtype, n)
-                                          : load_elem(sg.b.row_ptr(n), sg.b.dtype, i);
+          const float b =
+              sg.b_transposed ? load_elem(sg.b.row_ptr(i), sg.b.dtype, n) : load_elem(sg.b.row_ptr(n), sg.b.dtype, i);
           acc += static_cast<double>(tmp[m * ld_tmp + i]) * b;
         }
         y[m * ldy + n] += static_cast<float>(sg.scale * acc);

@@ -51,28 +51,19 @@ void simd_rmsnorm_dt(const float* x, const void* g, float eps, float* y, int64_t
 }
 
 template <class V>
-void simd_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M,
-                  int64_t D) {
+void simd_rmsnorm(const float* x, const WeightVector& gamma, float eps, float* y, int64_t M, int64_t D) {
   switch (gamma.dtype) {
-    case DType::kF32:
-      simd_rmsnorm_dt<V, DType::kF32>(x, gamma.data, eps, y, M, D);
-      break;
-    case DType::kF16:
-      simd_rmsnorm_dt<V, DType::kF16>(x, gamma.data, eps, y, M, D);
-      break;
-    case DType::kBF16:
-      simd_rmsnorm_dt<V, DType::kBF16>(x, gamma.data, eps, y, M, D);
-      break;
+    case DType::kF32: simd_rmsnorm_dt<V, DType::kF32>(x, gamma.data, eps, y, M, D); break;
+    case DType::kF16: simd_rmsnorm_dt<V, DType::kF16>(x, gamma.data, eps, y, M, D); break;
+    case DType::kBF16: simd_rmsnorm_dt<V, DType::kBF16>(x, gamma.data, eps, y, M, D); break;
     case DType::kI8:
     case DType::kQ8:
-    case DType::kBF16I16:
-      break;  // refused by dispatch
+    case DType::kBF16I16: break;  // refused by dispatch
   }
 }
 
 template <class V>
-void simd_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim,
-                     int64_t token_stride) {
+void simd_rope_apply(float* v, const float* cs, int64_t M, int n_heads, int head_dim, int64_t token_stride) {
   constexpr int W = V::kLanes;
   const int half = head_dim / 2;
   if (token_stride == 0) token_stride = int64_t{n_heads} * head_dim;
@@ -109,8 +100,7 @@ void simd_softmax(float* x, int64_t M, int64_t N) {
   for (int64_t m = 0; m < M; ++m) {
     float* r = x + m * N;
     V mx = V::set1(neg_inf);
-    for_each_vector<V>(
-        N, [&](int64_t n, auto mk) { mx = V::max(mx, V::load_partial_fill(r + n, mk, neg_inf)); });
+    for_each_vector<V>(N, [&](int64_t n, auto mk) { mx = V::max(mx, V::load_partial_fill(r + n, mk, neg_inf)); });
     const V vmax = V::set1(V::reduce_max(mx));
     V sum = V::zero();
     for_each_vector<V>(N, [&](int64_t n, auto mk) {
@@ -119,9 +109,8 @@ void simd_softmax(float* x, int64_t M, int64_t N) {
       V::store_partial(r + n, mk, e);
     });
     const V inv = V::set1(1.0f / V::reduce_add(sum));
-    for_each_vector<V>(N, [&](int64_t n, auto mk) {
-      V::store_partial(r + n, mk, V::mul(V::load_partial(r + n, mk), inv));
-    });
+    for_each_vector<V>(
+        N, [&](int64_t n, auto mk) { V::store_partial(r + n, mk, V::mul(V::load_partial(r + n, mk), inv)); });
   }
 }
 
@@ -140,8 +129,7 @@ template <class V, DType DT>
 void simd_to_f32_dt(const void* src, float* dst, size_t n) {
   constexpr size_t W = V::kLanes;
   size_t i = 0;
-  for (; i + W <= n; i += W)
-    V::store(dst + i, V::template load_w<DT>(src, static_cast<int64_t>(i)));
+  for (; i + W <= n; i += W) V::store(dst + i, V::template load_w<DT>(src, static_cast<int64_t>(i)));
   if (i < n) {
     const auto r = V::mask(static_cast<int64_t>(n - i));
     V::store_partial(dst + i, r, V::template load_w_partial<DT>(src, static_cast<int64_t>(i), r));
@@ -151,22 +139,12 @@ void simd_to_f32_dt(const void* src, float* dst, size_t n) {
 template <class V>
 void simd_to_f32(const void* src, DType t, float* dst, size_t n) {
   switch (t) {
-    case DType::kF32:
-      simd_to_f32_dt<V, DType::kF32>(src, dst, n);
-      break;
-    case DType::kF16:
-      simd_to_f32_dt<V, DType::kF16>(src, dst, n);
-      break;
-    case DType::kBF16:
-      simd_to_f32_dt<V, DType::kBF16>(src, dst, n);
-      break;
-    case DType::kQ8:
-      simd_to_f32_dt<V, DType::kQ8>(src, dst, n);
-      break;
+    case DType::kF32: simd_to_f32_dt<V, DType::kF32>(src, dst, n); break;
+    case DType::kF16: simd_to_f32_dt<V, DType::kF16>(src, dst, n); break;
+    case DType::kBF16: simd_to_f32_dt<V, DType::kBF16>(src, dst, n); break;
+    case DType::kQ8: simd_to_f32_dt<V, DType::kQ8>(src, dst, n); break;
     case DType::kI8:
-    case DType::kBF16I16:
-      LPX_CHECK(false && "to_f32 does not take i8 or bf16x16");
-      break;
+    case DType::kBF16I16: LPX_CHECK(false && "to_f32 does not take i8 or bf16x16"); break;
   }
 }
 
@@ -192,8 +170,7 @@ template <class V>
 void simd_axpy(float alpha, const float* x, float* y, size_t n) {
   const V va = V::set1(alpha);
   for_each_vector<V>(static_cast<int64_t>(n), [&](int64_t i, auto mk) {
-    V::store_partial(y + i, mk,
-                     V::fmadd(va, V::load_partial(x + i, mk), V::load_partial(y + i, mk)));
+    V::store_partial(y + i, mk, V::fmadd(va, V::load_partial(x + i, mk), V::load_partial(y + i, mk)));
   });
 }
 
@@ -233,8 +210,8 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
   const int64_t nvec = (hd + W - 1) / W;
   const int64_t acc_stride = nvec * W;
   // Scratch: scores [rep][kKeyChunk], acc [rep][acc_stride], m [rep], l [rep].
-  float* scratch = static_cast<float*>(detail::thread_scratch(
-      2, sizeof(float) * static_cast<size_t>(rep * (kKeyChunk + acc_stride + 2))));
+  float* scratch = static_cast<float*>(
+      detail::thread_scratch(2, sizeof(float) * static_cast<size_t>(rep * (kKeyChunk + acc_stride + 2))));
   float* scores = scratch;
   float* acc = scores + rep * kKeyChunk;
   float* mrun = acc + rep * acc_stride;
@@ -273,19 +250,16 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
             const auto mk = vmask[v];
             const V qv = V::load_partial(q + v * W, mk);
 #pragma GCC unroll 16
-            for (int i = 0; i < W; ++i)
-              c[i] = V::fmadd(qv, V::load_partial(kb[i] + v * W, mk), c[i]);
+            for (int i = 0; i < W; ++i) c[i] = V::fmadd(qv, V::load_partial(kb[i] + v * W, mk), c[i]);
           }
-          V::store_partial(scores + h * kKeyChunk + tb, V::mask(tn - tb),
-                           V::mul(V::reduce_lanes(c), V::set1(scale)));
+          V::store_partial(scores + h * kKeyChunk + tb, V::mask(tn - tb), V::mul(V::reduce_lanes(c), V::set1(scale)));
         }
       }
       // Online softmax update per head: p = exp(s - m_new), l = l*corr + sum p, acc *= corr.
       for (int h = 0; h < rep; ++h) {
         float* s = scores + h * kKeyChunk;
         V mx = V::set1(neg_inf);
-        for (int64_t t = 0; t < tn; t += W)
-          mx = V::max(mx, V::load_partial_fill(s + t, V::mask(tn - t), neg_inf));
+        for (int64_t t = 0; t < tn; t += W) mx = V::max(mx, V::load_partial_fill(s + t, V::mask(tn - t), neg_inf));
         const float cmax = V::reduce_max(mx);
         const float m_new = mrun[h] > cmax ? mrun[h] : cmax;
         const float corr = mrun[h] == neg_inf ? 0.0f : std::exp(mrun[h] - m_new);
@@ -315,11 +289,9 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
           for (int h = 0; h < kHeadGroup; ++h)
 #pragma GCC unroll 4
             for (int i = 0; i < 4; ++i)
-              r[h][i] = (h < nh && i < nv) ? V::load(acc + (h0 + h) * acc_stride + (v0 + i) * W)
-                                           : V::zero();
+              r[h][i] = (h < nh && i < nv) ? V::load(acc + (h0 + h) * acc_stride + (v0 + i) * W) : V::zero();
           const typename V::Mask n0 = vmask[v0], n1 = nv > 1 ? vmask[v0 + 1] : V::mask(0),
-                                 n2 = nv > 2 ? vmask[v0 + 2] : V::mask(0),
-                                 n3 = nv > 3 ? vmask[v0 + 3] : V::mask(0);
+                                 n2 = nv > 2 ? vmask[v0 + 2] : V::mask(0), n3 = nv > 3 ? vmask[v0 + 3] : V::mask(0);
           for (int64_t t = 0; t < tn; ++t) {
             const float* vr = vp[t] + v0 * W;
             const V x0 = V::load_partial(vr, n0), x1 = V::load_partial(vr + W, n1);
@@ -347,8 +319,7 @@ void simd_attention_items(const AttentionArgs& a, int64_t begin, int64_t end) {
       float* o = a.out + j * out_stride + int64_t{g * rep + h} * hd;
       const V inv = V::set1(1.0f / lrun[h]);
       const float* ah = acc + h * acc_stride;
-      for (int64_t v = 0; v < nvec; ++v)
-        V::store_partial(o + v * W, vmask[v], V::mul(V::load(ah + v * W), inv));
+      for (int64_t v = 0; v < nvec; ++v) V::store_partial(o + v * W, vmask[v], V::mul(V::load(ah + v * W), inv));
     }
   }
 }

@@ -41,22 +41,21 @@
 
 // Feature lists of the two paths (dispatch.cpp checks the same features with cpuid).
 #define LPX_TARGET_AVX2_FEATURES "avx2,fma,f16c,bmi,bmi2"
-#define LPX_TARGET_AVX512_FEATURES                                                           \
+#define LPX_TARGET_AVX512_FEATURES \
   "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c,avx2,bmi,bmi2,amx-tile,amx-bf16"
 
 #if defined(__clang__)
 // Every function declared up to LPX_TARGET_END gets the target attribute (templates and lambdas
 // included).
-#define LPX_TARGET_BEGIN_(features)                                                          \
-  _Pragma(LPX_TARGET_STR(clang attribute push(__attribute__((target(features))),             \
-                                              apply_to = function)))
+#define LPX_TARGET_BEGIN_(features) \
+  _Pragma(LPX_TARGET_STR(clang attribute push(__attribute__((target(features))), apply_to = function)))
 #define LPX_TARGET_END _Pragma("clang attribute pop")
 #elif defined(__GNUC__)
 // GCC 12's AVX-512 headers trip -Wuninitialized on their own _mm512_undefined_ps() (a false
 // positive), hence the diagnostic push.
-#define LPX_TARGET_BEGIN_(features)                                                          \
-  _Pragma("GCC push_options") _Pragma(LPX_TARGET_STR(GCC target(features)))                  \
-      _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")   \
+#define LPX_TARGET_BEGIN_(features)                                                                        \
+  _Pragma("GCC push_options") _Pragma(LPX_TARGET_STR(GCC target(features))) _Pragma("GCC diagnostic push") \
+      _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")                                                \
           _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
 #define LPX_TARGET_END _Pragma("GCC diagnostic pop") _Pragma("GCC pop_options")
 #endif

@@ -58,8 +58,7 @@ struct F32x8 {
   static F32x8 set1(float f) { return wrap(_mm256_set1_ps(f)); }
   static __m256i lane_mask(int64_t n) {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : (n > 8 ? 8 : n))),
-                              idx);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : (n > 8 ? 8 : n))), idx);
   }
   static F32x8 load(const float* p) { return wrap(_mm256_loadu_ps(p)); }
   static F32x8 load_partial(const float* p, int64_t n) {
@@ -68,8 +67,7 @@ struct F32x8 {
   static F32x8 load_partial_fill(const float* p, int64_t n, float fill) {
     if (n >= 8) return load(p);
     const __m256i m = lane_mask(n);
-    return wrap(
-        _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m)));
+    return wrap(_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m)));
   }
   static void store(float* p, F32x8 x) { _mm256_storeu_ps(p, x.v); }
   static void store_partial(float* p, int64_t n, F32x8 x) {
@@ -90,13 +88,11 @@ struct F32x8 {
       return load(static_cast<const float*>(p) + k);
     } else if constexpr (DT == DType::kQ8) {
       const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
-      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
-      return wrap(
-          _mm256_mul_ps(q, _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b)))));
+      const __m256 q = _mm256_cvtepi32_ps(
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
+      return wrap(_mm256_mul_ps(q, _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b)))));
     } else {
-      const __m128i h =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k));
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k));
       if constexpr (DT == DType::kF16) return wrap(_mm256_cvtph_ps(h));
       return wrap(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
     }
@@ -122,15 +118,9 @@ struct F32x8 {
   static F32x8 div(F32x8 a, F32x8 b) { return wrap(_mm256_div_ps(a.v, b.v)); }
   static F32x8 min(F32x8 a, F32x8 b) { return wrap(_mm256_min_ps(a.v, b.v)); }
   static F32x8 max(F32x8 a, F32x8 b) { return wrap(_mm256_max_ps(a.v, b.v)); }
-  static F32x8 fmadd(F32x8 a, F32x8 b, F32x8 c) {
-    return wrap(_mm256_fmadd_ps(a.v, b.v, c.v));
-  }  // a*b+c
-  static F32x8 fmsub(F32x8 a, F32x8 b, F32x8 c) {
-    return wrap(_mm256_fmsub_ps(a.v, b.v, c.v));
-  }  // a*b-c
-  static F32x8 fnmadd(F32x8 a, F32x8 b, F32x8 c) {
-    return wrap(_mm256_fnmadd_ps(a.v, b.v, c.v));
-  }  // c-a*b
+  static F32x8 fmadd(F32x8 a, F32x8 b, F32x8 c) { return wrap(_mm256_fmadd_ps(a.v, b.v, c.v)); }    // a*b+c
+  static F32x8 fmsub(F32x8 a, F32x8 b, F32x8 c) { return wrap(_mm256_fmsub_ps(a.v, b.v, c.v)); }    // a*b-c
+  static F32x8 fnmadd(F32x8 a, F32x8 b, F32x8 c) { return wrap(_mm256_fnmadd_ps(a.v, b.v, c.v)); }  // c-a*b
   // x where a > b (ordered: false for NaN), else 0.
   static F32x8 keep_if_greater(F32x8 x, F32x8 a, F32x8 b) {
     return wrap(_mm256_and_ps(x.v, _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)));
@@ -140,8 +130,7 @@ struct F32x8 {
   }
   // p * 2^n for integral n in [-127, 127] (2^-127 taken as 0).
   static F32x8 scale_pow2(F32x8 p, F32x8 n) {
-    const __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
     return wrap(_mm256_mul_ps(p.v, _mm256_castsi256_ps(e)));
   }
   static float reduce_add(F32x8 x) {
@@ -162,8 +151,7 @@ struct F32x8 {
     for (int i = 0; i < 4; ++i) u[i] = _mm256_hadd_ps(c[2 * i].v, c[2 * i + 1].v);
     const __m256 w0 = _mm256_hadd_ps(u[0], u[1]), w1 = _mm256_hadd_ps(u[2], u[3]);
     // w0 = [c0 c1 c2 c3 | c0 c1 c2 c3] halves (low 128 / high 128 partial sums), same for w1.
-    const __m256 lo = _mm256_permute2f128_ps(w0, w1, 0x20),
-                 hi = _mm256_permute2f128_ps(w0, w1, 0x31);
+    const __m256 lo = _mm256_permute2f128_ps(w0, w1, 0x20), hi = _mm256_permute2f128_ps(w0, w1, 0x31);
     return wrap(_mm256_add_ps(lo, hi));
   }
 };
@@ -203,13 +191,12 @@ struct F32x16 {
       return load(static_cast<const float*>(p) + k);
     } else if constexpr (DT == DType::kQ8) {
       const auto* b = static_cast<const uint8_t*>(p) + (k / kQ8Group) * kQ8BlockBytes;
-      const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
-      return wrap(_mm512_mul_ps(q, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(
-                                       *reinterpret_cast<const uint16_t*>(b))))));
+      const __m512 q = _mm512_cvtepi32_ps(
+          _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + k % kQ8Group))));
+      return wrap(_mm512_mul_ps(
+          q, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(b))))));
     } else {
-      const __m256i h =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + k));
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + k));
       if constexpr (DT == DType::kF16) return wrap(_mm512_cvtph_ps(h));
       return wrap(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
     }
@@ -235,9 +222,7 @@ struct F32x16 {
   static F32x16 max(F32x16 a, F32x16 b) { return wrap(_mm512_max_ps(a.v, b.v)); }
   static F32x16 fmadd(F32x16 a, F32x16 b, F32x16 c) { return wrap(_mm512_fmadd_ps(a.v, b.v, c.v)); }
   static F32x16 fmsub(F32x16 a, F32x16 b, F32x16 c) { return wrap(_mm512_fmsub_ps(a.v, b.v, c.v)); }
-  static F32x16 fnmadd(F32x16 a, F32x16 b, F32x16 c) {
-    return wrap(_mm512_fnmadd_ps(a.v, b.v, c.v));
-  }
+  static F32x16 fnmadd(F32x16 a, F32x16 b, F32x16 c) { return wrap(_mm512_fnmadd_ps(a.v, b.v, c.v)); }
   static F32x16 keep_if_greater(F32x16 x, F32x16 a, F32x16 b) {
     return wrap(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ), x.v));
   }

@@ -7,8 +7,7 @@ namespace lpx {
 
 KvCache::KvCache(const KvCacheConfig& config) : config_(config) {
   LPX_CHECK(config.n_layers > 0 && config.kv_dim() > 0 && config.block_size > 0 && config.n_blocks >= 0);
-  storage_.assign(static_cast<size_t>(config.n_layers) * config.n_blocks * 2 * config.block_size *
-                      config.kv_dim(),
+  storage_.assign(static_cast<size_t>(config.n_layers) * config.n_blocks * 2 * config.block_size * config.kv_dim(),
                   0.0f);
   free_.reserve(config.n_blocks);
   for (int b = config.n_blocks - 1; b >= 0; --b) free_.push_back(b);

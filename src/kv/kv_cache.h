@@ -18,9 +18,7 @@ struct KvCacheConfig {
   int n_blocks = 0;     // total blocks in the pool
   int kv_dim() const { return n_kv_heads * head_dim; }
   // Bytes of one block across all layers, K and V (f32).
-  size_t bytes_per_block() const {
-    return static_cast<size_t>(n_layers) * 2 * block_size * kv_dim() * sizeof(float);
-  }
+  size_t bytes_per_block() const { return static_cast<size_t>(n_layers) * 2 * block_size * kv_dim() * sizeof(float); }
 };
 
 // A sequence's view of the cache: which blocks hold its tokens, in order.

@@ -17,11 +17,11 @@ namespace lpx {
 
 struct LoraModuleWeights {
   int rank = 0;
-  float scale = 1.0f;     // alpha / r, or alpha / sqrt(r) with rsLoRA (per-module patterns applied)
-  int64_t in_dim = 0;     // K
-  int64_t out_dim = 0;    // N
-  std::vector<float> a;   // [rank, in_dim]
-  std::vector<float> b;   // [out_dim, rank]
+  float scale = 1.0f;    // alpha / r, or alpha / sqrt(r) with rsLoRA (per-module patterns applied)
+  int64_t in_dim = 0;    // K
+  int64_t out_dim = 0;   // N
+  std::vector<float> a;  // [rank, in_dim]
+  std::vector<float> b;  // [out_dim, rank]
   // The narrowest of f32 / bf16 / f16 that holds every value of a and b exactly (set by the
   // loaders): the device tier stores the module in it, so bf16 adapters take half the room and
   // half the memory traffic, without changing a single value.

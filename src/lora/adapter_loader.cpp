@@ -91,27 +91,20 @@ Status probe_adapter_dir(const std::string& dir) {
 
 int64_t lora_in_dim(const ModelConfig& base, LoraModule m) {
   switch (m) {
-    case LoraModule::kO:
-      return base.q_dim();
-    case LoraModule::kDown:
-      return base.intermediate_size;
-    default:
-      return base.hidden_size;
+    case LoraModule::kO: return base.q_dim();
+    case LoraModule::kDown: return base.intermediate_size;
+    default: return base.hidden_size;
   }
 }
 
 int64_t lora_out_dim(const ModelConfig& base, LoraModule m) {
   switch (m) {
-    case LoraModule::kQ:
-      return base.q_dim();
+    case LoraModule::kQ: return base.q_dim();
     case LoraModule::kK:
-    case LoraModule::kV:
-      return base.kv_dim();
+    case LoraModule::kV: return base.kv_dim();
     case LoraModule::kGate:
-    case LoraModule::kUp:
-      return base.intermediate_size;
-    default:
-      return base.hidden_size;
+    case LoraModule::kUp: return base.intermediate_size;
+    default: return base.hidden_size;
   }
 }
 
@@ -122,16 +115,12 @@ std::string lora_dim_origin(LoraModule m, bool input) {
     return "hidden_size";
   }
   switch (m) {
-    case LoraModule::kQ:
-      return "num_attention_heads x head_dim";
+    case LoraModule::kQ: return "num_attention_heads x head_dim";
     case LoraModule::kK:
-    case LoraModule::kV:
-      return "num_key_value_heads x head_dim";
+    case LoraModule::kV: return "num_key_value_heads x head_dim";
     case LoraModule::kGate:
-    case LoraModule::kUp:
-      return "intermediate_size";
-    default:
-      return "hidden_size";
+    case LoraModule::kUp: return "intermediate_size";
+    default: return "hidden_size";
   }
 }
 

@@ -29,9 +29,7 @@ int DevicePool::pages_for(const LoraAdapter& a) const {
   return static_cast<int>(std::max<int64_t>(1, (f + page_floats_ - 1) / page_floats_));
 }
 
-int DevicePool::free_pages() const {
-  return static_cast<int>(std::count(owner_.begin(), owner_.end(), nullptr));
-}
+int DevicePool::free_pages() const { return static_cast<int>(std::count(owner_.begin(), owner_.end(), nullptr)); }
 
 int DevicePool::find_run(int n) const {
   int run = 0;
@@ -75,8 +73,8 @@ void DevicePool::place(DeviceAdapter& d, int first_page) {
       const auto& mw = a.layers[l][m];
       if (!mw) continue;
       const DType wt = mw->device_dtype == DType::kBF16  ? DType::kBF16
-                        : mw->device_dtype == DType::kF16 ? DType::kF16
-                                                          : DType::kF32;
+                       : mw->device_dtype == DType::kF16 ? DType::kF16
+                                                         : DType::kF32;
       const void* pa = put(mw->a, mw->device_dtype);
       // B is stored transposed ([r, N]): the expand kernel then adds r scaled rows per token.
       bt.resize(mw->b.size());

@@ -39,18 +39,16 @@ struct AdapterId {
 
 template <>
 struct std::hash<lpx::AdapterId> {
-  size_t operator()(const lpx::AdapterId& id) const noexcept {
-    return std::hash<uint64_t>()(id.value);
-  }
+  size_t operator()(const lpx::AdapterId& id) const noexcept { return std::hash<uint64_t>()(id.value); }
 };
 
 namespace lpx {
 
 struct DevicePoolConfig {
-  int n_slots = 8;                 // NIM_MAX_GPU_LORAS
-  int max_rank = 64;               // NIM_MAX_LORA_RANK
-  int64_t floats_per_rank = 0;     // sum over layers and the 7 modules of (in + out): one rank, all modules
-  int page_rank = 8;               // page granularity, in rank units of a full-model adapter
+  int n_slots = 8;              // NIM_MAX_GPU_LORAS
+  int max_rank = 64;            // NIM_MAX_LORA_RANK
+  int64_t floats_per_rank = 0;  // sum over layers and the 7 modules of (in + out): one rank, all modules
+  int page_rank = 8;            // page granularity, in rank units of a full-model adapter
 };
 
 // Sum over the seven projections and every layer of (in + out): the floats one rank unit of an

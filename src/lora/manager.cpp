@@ -39,8 +39,7 @@ Status LoraManager::start() {
   }
   auto r = refresh();
   if (!r.is_ok()) return r.status();
-  LPX_LOG_INFO("adapter store " + config_.store_dir + ": " + std::to_string(registry_->list().size()) +
-               " adapter(s)" +
+  LPX_LOG_INFO("adapter store " + config_.store_dir + ": " + std::to_string(registry_->list().size()) + " adapter(s)" +
                (config_.refresh_interval_s > 0
                     ? ", rescanned every " + std::to_string(config_.refresh_interval_s) + " s"
                     : ", scanned once (set NIM_PEFT_REFRESH_INTERVAL to rescan)"));
@@ -105,16 +104,13 @@ Result<LeasePtr> LoraManager::acquire(const std::string& name) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (loaded.is_ok()) {
       LPX_LOG_INFO("adapter '" + name + "' loaded (" + loaded.value()->format + ", rank " +
-                   std::to_string(loaded.value()->max_rank) + ", " +
-                   std::to_string(loaded.value()->bytes() >> 10) + " KiB) in " + std::to_string(static_cast<int>(ms)) +
-                   " ms");
+                   std::to_string(loaded.value()->max_rank) + ", " + std::to_string(loaded.value()->bytes() >> 10) +
+                   " KiB) in " + std::to_string(static_cast<int>(ms)) + " ms");
     } else {
       LPX_LOG_WARN("adapter '" + name + "' failed to load: " + loaded.status().to_string());
     }
     host_.fulfil(key, loaded);
-    {
-      std::lock_guard<std::mutex> lock(load_mu_);
-    }
+    { std::lock_guard<std::mutex> lock(load_mu_); }
     load_cv_.notify_all();
     if (!loaded.is_ok()) {
       host_.unpin(key);

@@ -26,11 +26,11 @@
 namespace lpx {
 
 struct LoraManagerConfig {
-  std::string store_dir;        // NIM_PEFT_SOURCE; empty = no adapters
-  int refresh_interval_s = 0;   // NIM_PEFT_REFRESH_INTERVAL; 0 = scan once at start
-  int max_cpu_loras = 16;       // NIM_MAX_CPU_LORAS
-  int max_gpu_loras = 8;        // NIM_MAX_GPU_LORAS
-  int max_lora_rank = 64;       // NIM_MAX_LORA_RANK
+  std::string store_dir;       // NIM_PEFT_SOURCE; empty = no adapters
+  int refresh_interval_s = 0;  // NIM_PEFT_REFRESH_INTERVAL; 0 = scan once at start
+  int max_cpu_loras = 16;      // NIM_MAX_CPU_LORAS
+  int max_gpu_loras = 8;       // NIM_MAX_GPU_LORAS
+  int max_lora_rank = 64;      // NIM_MAX_LORA_RANK
 };
 
 class HostCache;

@@ -244,16 +244,12 @@ const char* unit_target(Unit u) {
     case Unit::kQkv:
     case Unit::kQ:
     case Unit::kK:
-    case Unit::kV:
-      return "attention_qkv";
-    case Unit::kDense:
-      return "attention_dense";
+    case Unit::kV: return "attention_qkv";
+    case Unit::kDense: return "attention_dense";
     case Unit::kFc1:
     case Unit::kGate:
-    case Unit::kUp:
-      return "mlp_fc1";
-    case Unit::kFc2:
-      return "mlp_fc2";
+    case Unit::kUp: return "mlp_fc1";
+    case Unit::kFc2: return "mlp_fc2";
   }
   return "";
 }
@@ -261,20 +257,13 @@ const char* unit_target(Unit u) {
 // The projection an unfused unit adapts (kQkv / kFc1 are split by the caller).
 LoraModule unit_module(Unit u) {
   switch (u) {
-    case Unit::kQ:
-      return LoraModule::kQ;
-    case Unit::kK:
-      return LoraModule::kK;
-    case Unit::kV:
-      return LoraModule::kV;
-    case Unit::kGate:
-      return LoraModule::kGate;
-    case Unit::kUp:
-      return LoraModule::kUp;
-    case Unit::kFc2:
-      return LoraModule::kDown;
-    default:
-      return LoraModule::kO;
+    case Unit::kQ: return LoraModule::kQ;
+    case Unit::kK: return LoraModule::kK;
+    case Unit::kV: return LoraModule::kV;
+    case Unit::kGate: return LoraModule::kGate;
+    case Unit::kUp: return LoraModule::kUp;
+    case Unit::kFc2: return LoraModule::kDown;
+    default: return LoraModule::kO;
   }
 }
 

@@ -261,10 +261,8 @@ bool PeftModuleSpec::exact(const std::string& path) const {
 
 bool PeftModuleSpec::matches(const std::string& path) const {
   switch (kind) {
-    case Kind::kNone:
-      return false;
-    case Kind::kRegex:
-      return compiled->fullmatch(path);
+    case Kind::kNone: return false;
+    case Kind::kRegex: return compiled->fullmatch(path);
     case Kind::kList:
       for (const auto& n : names)
         if (path == n || ends_with(path, "." + n)) return true;

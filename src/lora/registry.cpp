@@ -65,8 +65,8 @@ Result<ScanResult> AdapterRegistry::scan() {
     old = entries_;
     rejected = rejected_;
   }
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& [name, path] : seen) {
     if (!valid_name(name)) {
       r.skipped.push_back({name, "folder name is not a valid adapter name"});
@@ -89,8 +89,10 @@ Result<ScanResult> AdapterRegistry::scan() {
     }
     rejected.erase(name);
     AdapterEntry entry{name, path, sig, it != old.end() ? it->second.created_unix : now};
-    if (it == old.end()) r.added.push_back(name);
-    else r.changed.push_back(name);
+    if (it == old.end())
+      r.added.push_back(name);
+    else
+      r.changed.push_back(name);
     next[name] = entry;
   }
   for (const auto& [name, e] : old) {

@@ -206,9 +206,12 @@ Result<ModelConfig> parse_config(const std::string& json_text, const std::string
       return unsupported(source + ": model_type '" + c.model_type + "' is not supported (supported: " + kSupported +
                          ")");
     }
-    if (arch == "LlamaForCausalLM") c.arch = Architecture::kLlama;
-    else if (arch == "MistralForCausalLM") c.arch = Architecture::kMistral;
-    else if (arch == "Qwen2ForCausalLM") c.arch = Architecture::kQwen2;
+    if (arch == "LlamaForCausalLM")
+      c.arch = Architecture::kLlama;
+    else if (arch == "MistralForCausalLM")
+      c.arch = Architecture::kMistral;
+    else if (arch == "Qwen2ForCausalLM")
+      c.arch = Architecture::kQwen2;
     else
       return unsupported(source + ": architecture '" + arch + "' is not supported (supported: " + kSupported + ")");
     c.architecture = arch;
@@ -227,11 +230,13 @@ Result<ModelConfig> parse_config(const std::string& json_text, const std::string
       LPX_RETURN_IF_ERROR(r.positive("head_dim", &c.head_dim, false));
     } else {
       if (c.hidden_size % c.n_heads != 0)
-        return r.bad("hidden_size", "(" + std::to_string(c.hidden_size) + ") is not divisible by num_attention_heads (" +
-                                        std::to_string(c.n_heads) + ") and no head_dim is given");
+        return r.bad("hidden_size", "(" + std::to_string(c.hidden_size) +
+                                        ") is not divisible by num_attention_heads (" + std::to_string(c.n_heads) +
+                                        ") and no head_dim is given");
       c.head_dim = c.hidden_size / c.n_heads;
     }
-    if (c.head_dim % 2 != 0) return r.bad("head_dim", "must be even for rotary embeddings, got " + std::to_string(c.head_dim));
+    if (c.head_dim % 2 != 0)
+      return r.bad("head_dim", "must be even for rotary embeddings, got " + std::to_string(c.head_dim));
 
     switch (c.arch) {
       case Architecture::kLlama: c.max_position_embeddings = 2048; break;
@@ -260,7 +265,8 @@ Result<ModelConfig> parse_config(const std::string& json_text, const std::string
     double partial = 1.0;
     LPX_RETURN_IF_ERROR(r.number("partial_rotary_factor", &partial, false));
     if (partial != 1.0)
-      return unsupported(source + ": partial_rotary_factor " + std::to_string(partial) + " is not supported (only 1.0)");
+      return unsupported(source + ": partial_rotary_factor " + std::to_string(partial) +
+                         " is not supported (only 1.0)");
 
     LPX_RETURN_IF_ERROR(r.boolean("tie_word_embeddings", &c.tie_word_embeddings));
 
@@ -284,8 +290,10 @@ Result<ModelConfig> parse_config(const std::string& json_text, const std::string
     LPX_RETURN_IF_ERROR(r.token_ids("bos_token_id", &c.bos_token_ids));
     LPX_RETURN_IF_ERROR(r.token_ids("eos_token_id", &c.eos_token_ids));
 
-    if (r.has("torch_dtype")) LPX_RETURN_IF_ERROR(r.string("torch_dtype", &c.torch_dtype));
-    else LPX_RETURN_IF_ERROR(r.string("dtype", &c.torch_dtype));
+    if (r.has("torch_dtype"))
+      LPX_RETURN_IF_ERROR(r.string("torch_dtype", &c.torch_dtype));
+    else
+      LPX_RETURN_IF_ERROR(r.string("dtype", &c.torch_dtype));
 
     // Sliding window: Mistral uses it whenever set (absent -> transformers' default 4096, null ->
     // none); Qwen2 only with use_sliding_window; Llama never.

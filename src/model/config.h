@@ -75,7 +75,7 @@ struct ModelConfig {
 
   std::string source;  // the path (or name) it was parsed from, for error messages
 
-  int64_t q_dim() const { return n_heads * head_dim; }    // rows of q_proj / cols of o_proj
+  int64_t q_dim() const { return n_heads * head_dim; }      // rows of q_proj / cols of o_proj
   int64_t kv_dim() const { return n_kv_heads * head_dim; }  // rows of k_proj and v_proj
 };
 

@@ -38,9 +38,8 @@ LlamaModel::LlamaModel(const ModelConfig& config, const ModelWeights* weights)
   LPX_CHECK(static_cast<int64_t>(weights->layers.size()) == config.n_layers);
 }
 
-void LlamaModel::project(int layer, LoraModule m, const WeightRef& w, const WeightRef& bias,
-                         const float* x, float* y, int64_t n_tokens, const LoraBatch* lora,
-                         ThreadPool* pool) {
+void LlamaModel::project(int layer, LoraModule m, const WeightRef& w, const WeightRef& bias, const float* x, float* y,
+                         int64_t n_tokens, const LoraBatch* lora, ThreadPool* pool) {
   kernels::matmul(x, as_matrix(w), y, n_tokens, false, pool);
   if (bias.present()) kernels::add_bias(y, as_vector(bias), n_tokens, w.rows());
   if (lora == nullptr || lora->empty()) return;
@@ -164,7 +163,8 @@ Status LlamaModel::forward(std::span<ForwardSeq> seqs, KvCache& cache, std::vect
     out_row += count;
     row += n;
   }
-  kernels::rmsnorm(last_.data(), as_vector(W.final_norm), static_cast<float>(c.rms_norm_eps), last_.data(), n_rows, H, pool);
+  kernels::rmsnorm(last_.data(), as_vector(W.final_norm), static_cast<float>(c.rms_norm_eps), last_.data(), n_rows, H,
+                   pool);
   kernels::matmul(last_.data(), as_matrix(W.lm_head), logits.data(), n_rows, false, pool);
   return Status::ok();
 }

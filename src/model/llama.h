@@ -42,23 +42,23 @@ class LlamaModel {
                  const LoraBatch* lora = nullptr, ThreadPool* pool = nullptr);
 
  private:
-  void project(int layer, LoraModule m, const WeightRef& w, const WeightRef& bias, const float* x,
-               float* y, int64_t n_tokens, const LoraBatch* lora, ThreadPool* pool);
+  void project(int layer, LoraModule m, const WeightRef& w, const WeightRef& bias, const float* x, float* y,
+               int64_t n_tokens, const LoraBatch* lora, ThreadPool* pool);
 
   ModelConfig config_;
   const ModelWeights* weights_;
   std::vector<float> inv_freq_;  // [head_dim / 2]
   // Scratch, grown on demand and reused across steps. Shapes for T tokens in the step:
-  std::vector<float> x_;        // [T, hidden] residual stream
-  std::vector<float> xn_;       // [T, hidden] normed
-  std::vector<float> q_;        // [T, q_dim]
-  std::vector<float> k_;        // [T, kv_dim]
-  std::vector<float> v_;        // [T, kv_dim]
-  std::vector<float> attn_;     // [T, q_dim]
-  std::vector<float> gate_;     // [T, inter]
-  std::vector<float> up_;       // [T, inter]
-  std::vector<float> lora_tmp_; // [T, max_rank]
-  std::vector<float> last_;     // [rows, hidden] rows that need logits
+  std::vector<float> x_;         // [T, hidden] residual stream
+  std::vector<float> xn_;        // [T, hidden] normed
+  std::vector<float> q_;         // [T, q_dim]
+  std::vector<float> k_;         // [T, kv_dim]
+  std::vector<float> v_;         // [T, kv_dim]
+  std::vector<float> attn_;      // [T, q_dim]
+  std::vector<float> gate_;      // [T, inter]
+  std::vector<float> up_;        // [T, inter]
+  std::vector<float> lora_tmp_;  // [T, max_rank]
+  std::vector<float> last_;      // [rows, hidden] rows that need logits
   std::vector<int32_t> tokens_, positions_;
   std::vector<const float*> kblk_, vblk_;
 };

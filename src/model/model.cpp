@@ -34,9 +34,12 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 std::string human_bytes(size_t n) {
   char buf[32];
-  if (n >= (1u << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", n / double(1u << 30));
-  else if (n >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", n / double(1u << 20));
-  else std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024.0);
+  if (n >= (1u << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", n / double(1u << 30));
+  else if (n >= (1u << 20))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", n / double(1u << 20));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024.0);
   return buf;
 }
 
@@ -49,9 +52,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
   m->dir = dir;
   LPX_ASSIGN_OR_RETURN(m->config, load_config(path_join(dir, "config.json")));
   if (options.progress_log) {
-    LPX_LOG_INFO("loading " + m->config.architecture + " from " + dir + ": " +
-                 std::to_string(m->config.n_layers) + " layers, hidden " +
-                 std::to_string(m->config.hidden_size) + ", vocab " + std::to_string(m->config.vocab_size));
+    LPX_LOG_INFO("loading " + m->config.architecture + " from " + dir + ": " + std::to_string(m->config.n_layers) +
+                 " layers, hidden " + std::to_string(m->config.hidden_size) + ", vocab " +
+                 std::to_string(m->config.vocab_size));
   }
   LPX_ASSIGN_OR_RETURN(m->weights, load_weights(dir, m->config));
   if (options.progress_log) LPX_LOG_INFO("weights mapped: " + human_bytes(m->weights.total_bytes));
@@ -61,8 +64,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
     if (!n.is_ok()) return n.status().with_context(dir);
     if (options.progress_log && *n > 0) {
       LPX_LOG_INFO("weights repacked for the vdpbf16ps kernels: " + std::to_string(*n) + " matrices in " +
-                   human_seconds(seconds_since(t)) +
-                   " (LPX_PREPACK=0 keeps the stored layout)");
+                   human_seconds(seconds_since(t)) + " (LPX_PREPACK=0 keeps the stored layout)");
     }
   }
   if (options.quantize_q8) {
@@ -70,7 +72,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
     if (!rep.is_ok()) return rep.status().with_context(dir);
     if (options.progress_log) {
       LPX_LOG_INFO("weights quantized to q8: " + std::to_string(rep->quantized) + " matrices, " +
-                   human_bytes(rep->bytes_before) + " -> " + human_bytes(rep->bytes_after) + " in " + human_seconds(rep->seconds) +
+                   human_bytes(rep->bytes_before) + " -> " + human_bytes(rep->bytes_after) + " in " +
+                   human_seconds(rep->seconds) +
                    (rep->kept > 0 ? " (" + std::to_string(rep->kept) + " kept as stored)" : std::string()) +
                    "; weights now " + human_bytes(m->weights.total_bytes));
     }
@@ -121,8 +124,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelLo
 
 Result<std::string> Model::render_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt) const {
   if (!chat_template) {
-    return invalid_argument("this model has no chat template (tokenizer_config.json has no chat_template); "
-                            "use the completions API with a plain prompt");
+    return invalid_argument(
+        "this model has no chat template (tokenizer_config.json has no chat_template); "
+        "use the completions API with a plain prompt");
   }
   ChatRenderOptions opts;
   opts.add_generation_prompt = add_generation_prompt;
@@ -131,8 +135,6 @@ Result<std::string> Model::render_chat(const nlohmann::ordered_json& messages, b
   return lpx::render_chat(*chat_template, messages, opts);
 }
 
-bool Model::is_eos(int32_t token) const {
-  return std::binary_search(eos_ids.begin(), eos_ids.end(), token);
-}
+bool Model::is_eos(int32_t token) const { return std::binary_search(eos_ids.begin(), eos_ids.end(), token); }
 
 }  // namespace lpx

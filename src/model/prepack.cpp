@@ -35,9 +35,9 @@ Result<int> prepack_weights(ModelWeights& w, ThreadPool* pool) {
     const int64_t N = r->rows(), K = r->cols(), gb = bf16i16_group_bytes(K);
     const auto* src = static_cast<const uint16_t*>(r->data);
     uint8_t* dst = buf.get() + off;
-    tp.parallel_for(N / 16, [&](int64_t g0, int64_t g1) {
-      pack_bf16_i16(src + g0 * 16 * K, (g1 - g0) * 16, K, K, dst + g0 * gb);
-    }, 4);
+    tp.parallel_for(
+        N / 16, [&](int64_t g0, int64_t g1) { pack_bf16_i16(src + g0 * 16 * K, (g1 - g0) * 16, K, K, dst + g0 * gb); },
+        4);
     release_pages(r->data, r->nbytes);
     r->data = dst;
     r->dtype = DType::kBF16I16;

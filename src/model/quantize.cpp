@@ -62,22 +62,25 @@ Result<QuantizeReport> quantize_weights_q8(ModelWeights& w, ThreadPool* pool) {
     uint8_t* dst = buf.get() + j.offset;
     std::atomic<int64_t> nonfinite_row{-1};
     std::atomic<bool> too_large{false};
-    tp.parallel_for(N, [&](int64_t n0, int64_t n1) {
-      std::vector<float> row(static_cast<size_t>(K));
-      for (int64_t n = n0; n < n1; ++n) {
-        kernels::to_f32(src + static_cast<size_t>(n) * src_rb, src_t, row.data(), static_cast<size_t>(K));
-        float amax = 0.0f;
-        bool bad = false;
-        for (float v : row) {
-          const float a = std::fabs(v);
-          amax = a > amax ? a : amax;
-          bad |= !(a <= std::numeric_limits<float>::max());
-        }
-        if (bad) nonfinite_row.store(n);
-        if (amax > kQ8MaxAbs) too_large.store(true);
-        quantize_row_q8(row.data(), K, dst + n * rb);
-      }
-    }, 8);
+    tp.parallel_for(
+        N,
+        [&](int64_t n0, int64_t n1) {
+          std::vector<float> row(static_cast<size_t>(K));
+          for (int64_t n = n0; n < n1; ++n) {
+            kernels::to_f32(src + static_cast<size_t>(n) * src_rb, src_t, row.data(), static_cast<size_t>(K));
+            float amax = 0.0f;
+            bool bad = false;
+            for (float v : row) {
+              const float a = std::fabs(v);
+              amax = a > amax ? a : amax;
+              bad |= !(a <= std::numeric_limits<float>::max());
+            }
+            if (bad) nonfinite_row.store(n);
+            if (amax > kQ8MaxAbs) too_large.store(true);
+            quantize_row_q8(row.data(), K, dst + n * rb);
+          }
+        },
+        8);
     if (nonfinite_row.load() >= 0) {
       return invalid_argument(r.name + ": row " + std::to_string(nonfinite_row.load()) +
                               " holds a non-finite value; the weights cannot be quantized to q8");

@@ -21,10 +21,10 @@ namespace lpx {
 class ThreadPool;
 
 struct QuantizeReport {
-  int quantized = 0;         // matrices now q8
-  int kept = 0;              // matrices left in their stored dtype
-  size_t bytes_before = 0;   // bytes of the quantized matrices in their stored dtype
-  size_t bytes_after = 0;    // their q8 bytes
+  int quantized = 0;        // matrices now q8
+  int kept = 0;             // matrices left in their stored dtype
+  size_t bytes_before = 0;  // bytes of the quantized matrices in their stored dtype
+  size_t bytes_after = 0;   // their q8 bytes
   double seconds = 0;
 };
 

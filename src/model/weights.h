@@ -51,12 +51,12 @@ struct WeightRef {
 };
 
 struct LayerWeights {
-  WeightRef attn_norm;        // [hidden]
-  WeightRef wq, wk, wv, wo;   // [q_dim, hidden], [kv_dim, hidden], [kv_dim, hidden], [hidden, q_dim]
-  WeightRef bq, bk, bv, bo;   // [q_dim], [kv_dim], [kv_dim], [hidden]; absent unless qkv_bias / o_bias
-  WeightRef ffn_norm;         // [hidden]
-  WeightRef w_gate, w_up;     // [inter, hidden]
-  WeightRef w_down;           // [hidden, inter]
+  WeightRef attn_norm;       // [hidden]
+  WeightRef wq, wk, wv, wo;  // [q_dim, hidden], [kv_dim, hidden], [kv_dim, hidden], [hidden, q_dim]
+  WeightRef bq, bk, bv, bo;  // [q_dim], [kv_dim], [kv_dim], [hidden]; absent unless qkv_bias / o_bias
+  WeightRef ffn_norm;        // [hidden]
+  WeightRef w_gate, w_up;    // [inter, hidden]
+  WeightRef w_down;          // [hidden, inter]
 };
 
 struct ModelWeights {
@@ -64,8 +64,8 @@ struct ModelWeights {
   WeightRef final_norm;  // [hidden]
   WeightRef lm_head;     // [vocab, hidden]; same data as embed when lm_head_tied (q8: both the q8 copy)
   bool lm_head_tied = false;
-  std::vector<LayerWeights> layers;  // [n_layers]
-  size_t total_bytes = 0;            // bytes of all bound tensors (a tied lm_head counted once)
+  std::vector<LayerWeights> layers;                         // [n_layers]
+  size_t total_bytes = 0;                                   // bytes of all bound tensors (a tied lm_head counted once)
   std::shared_ptr<const SafetensorsCheckpoint> checkpoint;  // keeps the mappings alive
   // Tensors made at load time (q8 copies, model/quantize.h); WeightRefs may point into it.
   std::shared_ptr<const uint8_t[]> owned;

@@ -208,8 +208,7 @@ struct HttpServer::Impl {
 
   std::optional<ApiError> not_ready_error() const {
     switch (get_state()) {
-      case State::kReady:
-        return std::nullopt;
+      case State::kReady: return std::nullopt;
       case State::kStarting:
         return api_error(503, "the model is still loading; retry when /v1/health/ready answers 200",
                          "service_unavailable", "not_ready");
@@ -786,7 +785,8 @@ Result<int> HttpServer::bind() {
                     " (in use, or not an address of this machine?)");
   }
   if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, kListenBacklog) != 0) {
-    LPX_LOG_WARN("cannot raise the listen backlog to " + std::to_string(kListenBacklog) + "; bursts of new connections may wait");
+    LPX_LOG_WARN("cannot raise the listen backlog to " + std::to_string(kListenBacklog) +
+                 "; bursts of new connections may wait");
   }
   impl_->bound = true;
   return port;

@@ -275,9 +275,7 @@ ApiError error_from_status(const Status& status, std::string param) {
   e.message = status.message();
   e.param = param.empty() ? status.field() : std::move(param);
   switch (status.code()) {
-    case StatusCode::kInvalidArgument:
-      e.status = 400;
-      break;
+    case StatusCode::kInvalidArgument: e.status = 400; break;
     case StatusCode::kNotFound:
       e.status = 404;
       e.code = "model_not_found";
@@ -518,16 +516,11 @@ std::string new_request_id(const char* prefix) {
 
 Json finish_reason_json(FinishReason r) {
   switch (r) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "stop";
-    case FinishReason::kError:
-      return "error";
-    case FinishReason::kNone:
-      break;
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "stop";
+    case FinishReason::kError: return "error";
+    case FinishReason::kNone: break;
   }
   return nullptr;
 }

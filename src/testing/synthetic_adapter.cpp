@@ -77,7 +77,8 @@ Status write_peft_adapter(const std::string& dir, const LoraAdapter& adapter, DT
     for (int mi = 0; mi < kNumLoraModules; ++mi) {
       const auto& mw = adapter.layers[l][static_cast<size_t>(mi)];
       if (!mw) continue;
-      if (mw->rank != adapter.max_rank) return invalid_argument(dir + ": write_peft_adapter needs one rank for all modules");
+      if (mw->rank != adapter.max_rank)
+        return invalid_argument(dir + ": write_peft_adapter needs one rank for all modules");
       scale = mw->scale;
       const std::string path = module_path(static_cast<LoraModule>(mi));
       const std::string mod = path.substr(path.find('.') + 1);

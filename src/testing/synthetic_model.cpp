@@ -29,21 +29,37 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& s, DT
   fs::create_directories(dir, ec);
   if (ec) return io_error(dir + ": cannot create folder (" + ec.message() + ")");
   const std::string stamp = s.name + " " + dtype_name(dtype) + " seed " + std::to_string(seed) + " v1";
-  if (auto old = read_file(path_join(dir, ".synthetic")); old.is_ok() && *old == stamp &&
-      file_exists(path_join(dir, "model.safetensors"))) {
+  if (auto old = read_file(path_join(dir, ".synthetic"));
+      old.is_ok() && *old == stamp && file_exists(path_join(dir, "model.safetensors"))) {
     return Status::ok();
   }
   const int64_t hd = s.hidden / s.heads;
-  nlohmann::ordered_json cfg = {
-      {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
-      {"intermediate_size", s.inter}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
-      {"num_key_value_heads", s.kv_heads}, {"head_dim", hd}, {"vocab_size", s.vocab},
-      {"max_position_embeddings", s.max_pos}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
-      {"hidden_act", "silu"}, {"tie_word_embeddings", s.tied}, {"bos_token_id", 1}, {"eos_token_id", 2},
-      {"torch_dtype", dtype == DType::kBF16 ? "bfloat16" : dtype == DType::kF16 ? "float16" : "float32"}};
+  nlohmann::ordered_json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                                {"model_type", "llama"},
+                                {"hidden_size", s.hidden},
+                                {"intermediate_size", s.inter},
+                                {"num_hidden_layers", s.layers},
+                                {"num_attention_heads", s.heads},
+                                {"num_key_value_heads", s.kv_heads},
+                                {"head_dim", hd},
+                                {"vocab_size", s.vocab},
+                                {"max_position_embeddings", s.max_pos},
+                                {"rms_norm_eps", 1e-5},
+                                {"rope_theta", 10000.0},
+                                {"hidden_act", "silu"},
+                                {"tie_word_embeddings", s.tied},
+                                {"bos_token_id", 1},
+                                {"eos_token_id", 2},
+                                {"torch_dtype", dtype == DType::kBF16  ? "bfloat16"
+                                                : dtype == DType::kF16 ? "float16"
+                                                                       : "float32"}};
   std::ofstream(path_join(dir, "config.json")) << cfg.dump(2);
 
-  struct T { std::string name; std::vector<int64_t> shape; bool ones; };
+  struct T {
+    std::string name;
+    std::vector<int64_t> shape;
+    bool ones;
+  };
   std::vector<T> ts;
   ts.push_back({"model.embed_tokens.weight", {s.vocab, s.hidden}, false});
   ts.push_back({"model.norm.weight", {s.hidden}, true});
@@ -67,8 +83,11 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& s, DT
   for (const T& t : ts) {
     size_t n = 1;
     for (auto d : t.shape) n *= static_cast<size_t>(d);
-    header[t.name] = {{"dtype", dtype == DType::kBF16 ? "BF16" : dtype == DType::kF16 ? "F16" : "F32"},
-                      {"shape", t.shape}, {"data_offsets", {off, off + n * es}}};
+    header[t.name] = {{"dtype", dtype == DType::kBF16  ? "BF16"
+                                : dtype == DType::kF16 ? "F16"
+                                                       : "F32"},
+                      {"shape", t.shape},
+                      {"data_offsets", {off, off + n * es}}};
     off += n * es;
   }
   std::string h = header.dump();
@@ -93,8 +112,10 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& s, DT
       // Cheap approximately-normal values (sum of uniforms), std 0.02.
       for (size_t i = 0; i < n; ++i) {
         uint64_t r = rng();
-        float u = (float((r & 0xffff)) + float((r >> 16) & 0xffff) + float((r >> 32) & 0xffff) +
-                   float((r >> 48) & 0xffff)) / 65536.0f - 2.0f;  // var 1/3
+        float u =
+            (float((r & 0xffff)) + float((r >> 16) & 0xffff) + float((r >> 32) & 0xffff) + float((r >> 48) & 0xffff)) /
+                65536.0f -
+            2.0f;  // var 1/3
         buf[i] = u * 0.0346f;
       }
     }

@@ -44,7 +44,7 @@ struct Tokenizer::Impl {
   PostProcessor post;
   std::unique_ptr<Decoder> decoder;
 
-  std::vector<AddedToken> added;                // in file order
+  std::vector<AddedToken> added;  // in file order
   std::unordered_map<int32_t, size_t> added_by_id;
   StringIdMap added_by_content;
   std::unordered_map<int32_t, std::string> decode_form;  // normalized content of normalized tokens
@@ -124,8 +124,8 @@ struct Tokenizer::Impl {
           continue;
         }
         if (inner.end <= inner.start) continue;
-        run_model(normalized.substr(inner.start, inner.end - inner.start), outer.start == 0 && inner.start == 0,
-                  enc, want_tokens);
+        run_model(normalized.substr(inner.start, inner.end - inner.start), outer.start == 0 && inner.start == 0, enc,
+                  want_tokens);
       }
     }
     if (add_special) post.apply(enc);
@@ -239,8 +239,7 @@ Status load_config(const Ctx& ctx, std::string_view text, const std::string& con
     return corrupt(ctx.name + ": " + e.what());
   }
   if (cfg->chat_template.empty() && !config_path.empty()) {
-    const std::string jinja =
-        (std::filesystem::path(config_path).parent_path() / "chat_template.jinja").string();
+    const std::string jinja = (std::filesystem::path(config_path).parent_path() / "chat_template.jinja").string();
     if (file_exists(jinja)) {
       LPX_ASSIGN_OR_RETURN(cfg->chat_template, read_file(jinja));
     }
@@ -411,8 +410,8 @@ Result<Tokenizer> Tokenizer::load(const std::string& tokenizer_json, const std::
 
 Result<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json_text, const std::string& name,
                                        std::string_view config_json_text) {
-  LPX_ASSIGN_OR_RETURN(auto impl, build_impl(tokenizer_json_text, name, config_json_text,
-                                             name + " (tokenizer_config)", ""));
+  LPX_ASSIGN_OR_RETURN(auto impl,
+                       build_impl(tokenizer_json_text, name, config_json_text, name + " (tokenizer_config)", ""));
   return Tokenizer(std::move(impl));
 }
 
@@ -471,8 +470,7 @@ std::string text_after(const std::string& text, const std::string& prefix) {
   if (text.compare(0, prefix.size(), prefix) == 0) return text.substr(prefix.size());
   size_t common = 0;
   while (common < prefix.size() && common < text.size() && prefix[common] == text[common]) ++common;
-  while (common > 0 && common < text.size() &&
-         utf8::is_continuation(static_cast<unsigned char>(text[common]))) {
+  while (common > 0 && common < text.size() && utf8::is_continuation(static_cast<unsigned char>(text[common]))) {
     --common;
   }
   return text.substr(common);

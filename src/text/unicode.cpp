@@ -15,31 +15,29 @@ namespace {
 
 using data::CccRange;
 using data::ComposeEntry;
-using data::MapEntry;
 using data::kCccRanges;
 using data::kCompose;
 using data::kDecomp;
 using data::kLower;
 using data::kMapData;
 using data::kPropShift;
+using data::MapEntry;
 
 constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
-constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount,
-                   kSCount = kLCount * kNCount;
+constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
 
 uint8_t ccc_of(char32_t cp) {
   if (cp < 0x300) return 0;
   const auto end = kCccRanges.end();
-  auto it = std::upper_bound(kCccRanges.begin(), end, cp,
-                             [](char32_t v, const CccRange& r) { return v < r.first; });
+  auto it = std::upper_bound(kCccRanges.begin(), end, cp, [](char32_t v, const CccRange& r) { return v < r.first; });
   if (it == kCccRanges.begin()) return 0;
   --it;
   return (cp <= it->last) ? it->ccc : 0;
 }
 
 const MapEntry* find_entry(std::span<const MapEntry> table, char32_t cp) {
-  const auto it = std::lower_bound(table.begin(), table.end(), cp,
-                                   [](const MapEntry& e, char32_t v) { return e.cp < v; });
+  const auto it =
+      std::lower_bound(table.begin(), table.end(), cp, [](const MapEntry& e, char32_t v) { return e.cp < v; });
   return (it != table.end() && it->cp == cp) ? &*it : nullptr;
 }
 
@@ -65,16 +63,14 @@ char32_t compose_pair(char32_t a, char32_t b) {
   if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount) {
     return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
   }
-  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase &&
-      b < kTBase + kTCount) {
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount) {
     return a + (b - kTBase);
   }
   const auto end = kCompose.end();
   const auto it = std::lower_bound(kCompose.begin(), end, std::make_pair(a, b),
-                                    [](const ComposeEntry& e, const std::pair<char32_t, char32_t>& v) {
-                                      return e.first < v.first ||
-                                             (e.first == v.first && e.second < v.second);
-                                    });
+                                   [](const ComposeEntry& e, const std::pair<char32_t, char32_t>& v) {
+                                     return e.first < v.first || (e.first == v.first && e.second < v.second);
+                                   });
   if (it != end && it->first == a && it->second == b) return it->composite;
   return 0;
 }
@@ -112,8 +108,7 @@ std::vector<char32_t> decompose_all(std::string_view s, bool compat) {
     size_t j = i;
     while (j < out.size() && ccc_of(out[j]) != 0) ++j;
     if (j - i > 1) {
-      std::stable_sort(out.begin() + i, out.begin() + j,
-                       [](char32_t a, char32_t b) { return ccc_of(a) < ccc_of(b); });
+      std::stable_sort(out.begin() + i, out.begin() + j, [](char32_t a, char32_t b) { return ccc_of(a) < ccc_of(b); });
     }
     i = j;
   }
@@ -185,11 +180,15 @@ bool is_whitespace(char32_t cp) {
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
   if (cp < 0x85) return false;
   switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
-    case 0x3000:
-      return true;
-    default:
-      return cp >= 0x2000 && cp <= 0x200A;
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return cp >= 0x2000 && cp <= 0x200A;
   }
 }
 

@@ -34,18 +34,18 @@ std::string lowercase(std::string_view s);
 // Unicode database), as bits of char_props(). Surrogates and non-characters have their Python
 // values too, so pystr's surrogate-escaped bytes behave as in Python.
 enum CharProp : uint16_t {
-  kPyAlpha = 1 << 0,          // str.isalpha
-  kPyDecimal = 1 << 1,        // str.isdecimal (Nd)
-  kPyDigit = 1 << 2,          // str.isdigit (Numeric_Type Decimal or Digit)
-  kPyNumeric = 1 << 3,        // str.isnumeric (any Numeric_Type)
-  kPySpace = 1 << 4,          // str.isspace
-  kPyLinebreak = 1 << 5,      // a str.splitlines boundary
-  kPyLower = 1 << 6,          // Lowercase property (str.islower of one character)
-  kPyUpper = 1 << 7,          // Uppercase property (str.isupper of one character)
-  kPyTitle = 1 << 8,          // general category Lt
-  kPyCased = 1 << 9,          // Cased (Lowercase | Uppercase | Lt)
+  kPyAlpha = 1 << 0,           // str.isalpha
+  kPyDecimal = 1 << 1,         // str.isdecimal (Nd)
+  kPyDigit = 1 << 2,           // str.isdigit (Numeric_Type Decimal or Digit)
+  kPyNumeric = 1 << 3,         // str.isnumeric (any Numeric_Type)
+  kPySpace = 1 << 4,           // str.isspace
+  kPyLinebreak = 1 << 5,       // a str.splitlines boundary
+  kPyLower = 1 << 6,           // Lowercase property (str.islower of one character)
+  kPyUpper = 1 << 7,           // Uppercase property (str.isupper of one character)
+  kPyTitle = 1 << 8,           // general category Lt
+  kPyCased = 1 << 9,           // Cased (Lowercase | Uppercase | Lt)
   kPyCaseIgnorable = 1 << 10,  // Case_Ignorable (skipped by the final-sigma rule)
-  kPyPrintable = 1 << 11,     // str.isprintable
+  kPyPrintable = 1 << 11,      // str.isprintable
 };
 uint16_t char_props(char32_t cp);  // 0 above U+10FFFF
 

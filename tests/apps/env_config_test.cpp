@@ -56,8 +56,7 @@ TEST(EnvConfig, IsaNamesAndWarnings) {
   EnvConfig c = read({{"LPX_ISA", "neon"}});
   EXPECT_FALSE(c.kernels.isa.has_value());
   ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_EQ(c.warnings[0],
-            "LPX_ISA=neon is not one of scalar|avx2|avx512; using " + best_isa_name());
+  EXPECT_EQ(c.warnings[0], "LPX_ISA=neon is not one of scalar|avx2|avx512; using " + best_isa_name());
   const auto avail = kernels::available_isas();
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
     if (std::find(avail.begin(), avail.end(), isa) != avail.end()) continue;
@@ -65,16 +64,13 @@ TEST(EnvConfig, IsaNamesAndWarnings) {
     c = read({{"LPX_ISA", name}});
     EXPECT_FALSE(c.kernels.isa.has_value());
     ASSERT_EQ(c.warnings.size(), 1u);
-    EXPECT_EQ(c.warnings[0],
-              "LPX_ISA=" + name + " is not available on this CPU/build; using " + best_isa_name());
+    EXPECT_EQ(c.warnings[0], "LPX_ISA=" + name + " is not available on this CPU/build; using " + best_isa_name());
   }
 }
 
 TEST(EnvConfig, MatmulPrecisionNamesAndWarning) {
   const std::pair<const char*, MatmulPrecision> names[] = {
-      {"exact", MatmulPrecision::kExact},
-      {"bf16dot", MatmulPrecision::kBf16Dot},
-      {"auto", MatmulPrecision::kAuto}};
+      {"exact", MatmulPrecision::kExact}, {"bf16dot", MatmulPrecision::kBf16Dot}, {"auto", MatmulPrecision::kAuto}};
   for (const auto& [name, p] : names) {
     EnvConfig c = read({{"LPX_MATMUL", name}});
     ASSERT_TRUE(c.kernels.precision.has_value());
@@ -159,8 +155,10 @@ class ScopedEnv {
   }
   ~ScopedEnv() {
     for (const auto& s : saved_) {
-      if (s.had) ::setenv(s.name.c_str(), s.value.c_str(), 1);
-      else ::unsetenv(s.name.c_str());
+      if (s.had)
+        ::setenv(s.name.c_str(), s.value.c_str(), 1);
+      else
+        ::unsetenv(s.name.c_str());
     }
   }
 
@@ -215,14 +213,15 @@ TEST(CliEnvNames, ServeReadsTheNimVariables) {
 }
 
 TEST(CliEnvNames, MalformedNimValuesAreRefused) {
-  const std::vector<std::pair<std::string, std::string>> bad = {
-      {"NIM_MAX_CPU_LORAS", "many"}, {"NIM_MAX_CPU_LORAS", "0"}, {"NIM_MAX_LORA_RANK", "-1"},
-      {"NIM_PEFT_REFRESH_INTERVAL", "-5"}, {"NIM_SERVER_PORT", "70000"}};
+  const std::vector<std::pair<std::string, std::string>> bad = {{"NIM_MAX_CPU_LORAS", "many"},
+                                                                {"NIM_MAX_CPU_LORAS", "0"},
+                                                                {"NIM_MAX_LORA_RANK", "-1"},
+                                                                {"NIM_PEFT_REFRESH_INTERVAL", "-5"},
+                                                                {"NIM_SERVER_PORT", "70000"}};
   for (const auto& [name, value] : bad) {
     ScopedEnv env(std::map<std::string, std::string>{{name, value}});
     CLI::App app;
-    EXPECT_THROW(parse_cli(app, {"serve", "-m", "/no/model"}), CLI::ParseError)
-        << name << "=" << value;
+    EXPECT_THROW(parse_cli(app, {"serve", "-m", "/no/model"}), CLI::ParseError) << name << "=" << value;
   }
 }
 

@@ -29,9 +29,12 @@ double f16_reference(uint16_t h) {
   const int exp = (h >> 10) & 0x1F;
   const int mant = h & 0x3FF;
   double v;
-  if (exp == 0) v = std::ldexp(static_cast<double>(mant), -24);
-  else if (exp == 31) v = mant ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
-  else v = std::ldexp(1.0 + mant / 1024.0, exp - 15);
+  if (exp == 0)
+    v = std::ldexp(static_cast<double>(mant), -24);
+  else if (exp == 31)
+    v = mant ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+  else
+    v = std::ldexp(1.0 + mant / 1024.0, exp - 15);
   return sign ? -v : v;
 }
 
@@ -44,8 +47,10 @@ uint16_t f16_nearest_reference(float x) {
   uint16_t lo = 0, hi = 0x7BFF;
   while (hi - lo > 1) {
     const uint16_t mid = static_cast<uint16_t>((lo + hi) / 2);
-    if (f16_reference(mid) <= a) lo = mid;
-    else hi = mid;
+    if (f16_reference(mid) <= a)
+      lo = mid;
+    else
+      hi = mid;
   }
   if (f16_reference(hi) <= a) lo = hi;  // a >= max finite
   uint16_t best = lo;
@@ -107,8 +112,7 @@ TEST(DType, F16ToF32AllPatternsMatchFormula) {
 }
 
 TEST(DType, F16RoundTripAllPatterns) {
-  for (uint32_t h = 0; h < 65536; ++h)
-    ASSERT_EQ(f32_to_f16(f16_to_f32(static_cast<uint16_t>(h))), h) << std::hex << h;
+  for (uint32_t h = 0; h < 65536; ++h) ASSERT_EQ(f32_to_f16(f16_to_f32(static_cast<uint16_t>(h))), h) << std::hex << h;
 }
 
 TEST(DType, F32ToF16SpecialCases) {
@@ -121,13 +125,13 @@ TEST(DType, F32ToF16SpecialCases) {
   EXPECT_EQ(f32_to_f16(1e10f), 0x7C00);
   EXPECT_EQ(f32_to_f16(-1e10f), 0xFC00);
   EXPECT_EQ(f32_to_f16(std::numeric_limits<float>::infinity()), 0x7C00);
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);  // exactly half: tie to even (0)
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);  // above half
-  EXPECT_EQ(f32_to_f16(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 ulp: tie to even (2)
-  EXPECT_EQ(f32_to_f16(std::ldexp(1023.0f, -24)), 0x03FF);  // largest subnormal
-  EXPECT_EQ(f32_to_f16(std::ldexp(1023.5f, -24)), 0x0400);  // rounds up into the smallest normal
-  EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie -> even (down)
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);             // smallest subnormal
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);             // exactly half: tie to even (0)
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);             // above half
+  EXPECT_EQ(f32_to_f16(std::ldexp(3.0f, -25)), 0x0002);             // 1.5 ulp: tie to even (2)
+  EXPECT_EQ(f32_to_f16(std::ldexp(1023.0f, -24)), 0x03FF);          // largest subnormal
+  EXPECT_EQ(f32_to_f16(std::ldexp(1023.5f, -24)), 0x0400);          // rounds up into the smallest normal
+  EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);      // tie -> even (down)
   EXPECT_EQ(f32_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie -> even (up)
   EXPECT_EQ(f32_to_f16(std::numeric_limits<float>::denorm_min()), 0x0000);
   const uint16_t nan = f32_to_f16(std::numeric_limits<float>::quiet_NaN());

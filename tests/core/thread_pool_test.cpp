@@ -51,12 +51,15 @@ TEST(ThreadPool, MinChunkKeepsSmallRangesOnCaller) {
   const auto caller = std::this_thread::get_id();
   std::atomic<int> calls{0};
   bool on_caller = false;
-  pool.parallel_for(100, [&](int64_t b, int64_t e) {
-    calls.fetch_add(1);
-    on_caller = std::this_thread::get_id() == caller;
-    EXPECT_EQ(b, 0);
-    EXPECT_EQ(e, 100);
-  }, 1000);
+  pool.parallel_for(
+      100,
+      [&](int64_t b, int64_t e) {
+        calls.fetch_add(1);
+        on_caller = std::this_thread::get_id() == caller;
+        EXPECT_EQ(b, 0);
+        EXPECT_EQ(e, 100);
+      },
+      1000);
   EXPECT_EQ(calls.load(), 1);
   EXPECT_TRUE(on_caller);
 }

@@ -118,7 +118,7 @@ TEST(Utf8, Valid) {
 
 TEST(Utf8, RepairReplacesEachMaximalSubpart) {
   EXPECT_EQ(utf8::repair("h\xC3\xA9llo"), "h\xC3\xA9llo");
-  EXPECT_EQ(utf8::repair("a\xF0\x9F\x98z"), "a\xEF\xBF\xBDz");  // one truncated sequence: one U+FFFD
+  EXPECT_EQ(utf8::repair("a\xF0\x9F\x98z"), "a\xEF\xBF\xBDz");      // one truncated sequence: one U+FFFD
   EXPECT_EQ(utf8::repair("\xC0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // C0 leads nothing
   EXPECT_EQ(utf8::repair("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   EXPECT_EQ(utf8::repair("\xE2\x82"), "\xEF\xBF\xBD");

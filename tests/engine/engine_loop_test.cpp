@@ -90,7 +90,7 @@ class EngineLoopTest : public ::testing::Test {
     loop->start();
   }
   const Model* m = nullptr;
-  std::unique_ptr<Engine> engine;    // declared before the loop: the loop stops first
+  std::unique_ptr<Engine> engine;  // declared before the loop: the loop stops first
   std::unique_ptr<EngineLoop> loop;
 };
 

@@ -28,10 +28,18 @@ std::string make_random_model() {
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
     std::filesystem::copy_file(demo + "/" + f, dir + "/" + f, std::filesystem::copy_options::overwrite_existing);
   const int H = 32, L = 2, NH = 4, KVH = 2, HD = 8, I = 64, V = 584, CTX = 64;
-  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", H}, {"intermediate_size", I},
-                        {"num_hidden_layers", L}, {"num_attention_heads", NH}, {"num_key_value_heads", KVH},
-                        {"vocab_size", V}, {"max_position_embeddings", CTX}, {"rms_norm_eps", 1e-5},
-                        {"bos_token_id", 576}, {"eos_token_id", 577}, {"hidden_act", "silu"}};
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                        {"hidden_size", H},
+                        {"intermediate_size", I},
+                        {"num_hidden_layers", L},
+                        {"num_attention_heads", NH},
+                        {"num_key_value_heads", KVH},
+                        {"vocab_size", V},
+                        {"max_position_embeddings", CTX},
+                        {"rms_norm_eps", 1e-5},
+                        {"bos_token_id", 576},
+                        {"eos_token_id", 577},
+                        {"hidden_act", "silu"}};
   std::ofstream(dir + "/config.json") << cfg.dump();
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 0.3f);

@@ -40,11 +40,11 @@ class LoraEngineTest : public ::testing::Test {
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(m).value().release();
     const std::vector<int> all = {0, 1, 2, 3, 4, 5, 6}, attn = {0, 1, 2, 3}, mlp = {4, 5, 6};
-    adapters_ = new std::vector<std::shared_ptr<LoraAdapter>>{
-        testutil::random_adapter(*spec_, "all16", 16, all, 0.5f, 101),
-        testutil::random_adapter(*spec_, "attn4", 4, attn, 2.0f, 102),
-        testutil::random_adapter(*spec_, "mlp8", 8, mlp, 1.0f, 103),
-        testutil::random_adapter(*spec_, "qv2", 2, {0, 2}, 4.0f, 104)};
+    adapters_ =
+        new std::vector<std::shared_ptr<LoraAdapter>>{testutil::random_adapter(*spec_, "all16", 16, all, 0.5f, 101),
+                                                      testutil::random_adapter(*spec_, "attn4", 4, attn, 2.0f, 102),
+                                                      testutil::random_adapter(*spec_, "mlp8", 8, mlp, 1.0f, 103),
+                                                      testutil::random_adapter(*spec_, "qv2", 2, {0, 2}, 4.0f, 104)};
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
@@ -110,9 +110,10 @@ Model* LoraEngineTest::model_ = nullptr;
 std::vector<std::shared_ptr<LoraAdapter>>* LoraEngineTest::adapters_ = nullptr;
 
 std::vector<std::pair<std::vector<int32_t>, int>> mixed_requests() {
-  return {{{576, 10, 20, 30}, -1},         {{576, 10, 20, 30}, 0}, {{576, 11, 21}, 1},
-          {{576, 10, 20, 30, 40, 50}, 2},  {{576, 10, 20, 30}, 3}, {{576, 99, 98, 97, 96, 95, 94, 93, 92}, 0},
-          {{576, 12}, 1},                  {{576, 10, 20, 30}, 2}};
+  return {{{576, 10, 20, 30}, -1}, {{576, 10, 20, 30}, 0},
+          {{576, 11, 21}, 1},      {{576, 10, 20, 30, 40, 50}, 2},
+          {{576, 10, 20, 30}, 3},  {{576, 99, 98, 97, 96, 95, 94, 93, 92}, 0},
+          {{576, 12}, 1},          {{576, 10, 20, 30}, 2}};
 }
 
 TEST_F(LoraEngineTest, AdaptersChangeTheOutput) {

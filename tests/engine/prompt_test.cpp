@@ -17,8 +17,7 @@ TEST(Prompt, VocabularyCheckNamesTheField) {
     Status s = check_vocabulary(ids, 100, "messages");
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(s.field(), "messages");
-    EXPECT_NE(s.message().find("token id " + std::to_string(bad) + " is outside the vocabulary"),
-              std::string::npos)
+    EXPECT_NE(s.message().find("token id " + std::to_string(bad) + " is outside the vocabulary"), std::string::npos)
         << s.message();
   }
 }
@@ -28,8 +27,7 @@ TEST(Prompt, ContextLeavesRoomForOneGeneratedToken) {
   Status s = check_context(64, 64, "prompt");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.field(), "prompt");
-  EXPECT_NE(s.message().find("maximum context length is 64 tokens"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("maximum context length is 64 tokens"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("the prompt has 64 tokens"), std::string::npos) << s.message();
 }
 

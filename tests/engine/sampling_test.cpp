@@ -66,9 +66,8 @@ std::vector<int32_t> ref_top_p(const std::vector<float>& logits, double top_p, d
   const std::vector<double> p = softmax(logits, t);
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  });
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
   std::vector<int32_t> keep;
   double acc = 0;
   for (int32_t id : order) {
@@ -283,7 +282,8 @@ TEST(Sampler, TopPAndMinPOnLargeVocabAllPaths) {
   };
   for (const Case& k : cases) {
     std::vector<float> logits = random_logits(v, 21, k.sd);
-    for (int i = 0; i < k.spikes; ++i) logits[static_cast<size_t>(i) * 40009 % v] = k.spike_logit + static_cast<float>(i);
+    for (int i = 0; i < k.spikes; ++i)
+      logits[static_cast<size_t>(i) * 40009 % v] = k.spike_logit + static_cast<float>(i);
     SamplingParams p = seeded(22);
     p.temperature = k.temperature;
     p.top_p = k.top_p;
@@ -291,8 +291,8 @@ TEST(Sampler, TopPAndMinPOnLargeVocabAllPaths) {
     Sampler s(p);
     const std::vector<int32_t> got = s.support(logits);
     const std::vector<int32_t> want = ref_top_p_min_p(logits, k.top_p, k.min_p, k.temperature);
-    const std::string what = "sd " + std::to_string(k.sd) + " top_p " + std::to_string(k.top_p) + " min_p " +
-                             std::to_string(k.min_p);
+    const std::string what =
+        "sd " + std::to_string(k.sd) + " top_p " + std::to_string(k.top_p) + " min_p " + std::to_string(k.min_p);
     expect_same_set(got, want, what);
     const std::set<int32_t> allowed(got.begin(), got.end());
     for (int i = 0; i < 100; ++i) EXPECT_TRUE(allowed.count(s.sample(logits).token)) << what;
@@ -411,7 +411,7 @@ TEST(Sampler, PresenceAndFrequencyCountGeneratedTokensOnly) {
   for (int32_t t : {2, 2, 2, 3, 99}) s.accept(t);  // 99 is outside the vocab: ignored
   std::vector<float> l = {1.0f, 1.0f, 1.0f, -1.0f};
   s.apply_penalties(l);
-  EXPECT_FLOAT_EQ(l[0], 1.0f);                     // prompt only: untouched
+  EXPECT_FLOAT_EQ(l[0], 1.0f);  // prompt only: untouched
   EXPECT_FLOAT_EQ(l[1], 1.0f);
   EXPECT_FLOAT_EQ(l[2], 1.0f - 3 * 0.25f - 0.5f);  // count 3
   EXPECT_FLOAT_EQ(l[3], -1.0f - 0.25f - 0.5f);     // count 1
@@ -463,8 +463,8 @@ TEST(Sampler, LogprobsAreRawLogSoftmaxSortedDescending) {
   SamplingParams p = seeded(14);
   p.want_logprobs = true;
   p.logprobs = 6;
-  p.temperature = 0.5f;        // must not change the reported logprobs
-  p.presence_penalty = 1.0f;   // nor must penalties
+  p.temperature = 0.5f;       // must not change the reported logprobs
+  p.presence_penalty = 1.0f;  // nor must penalties
   Sampler s(p);
   s.accept(1);
   const std::vector<double> ref = softmax(logits);

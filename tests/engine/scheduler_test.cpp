@@ -17,8 +17,7 @@
 namespace lpx {
 namespace {
 
-SchedSeq seq(uint64_t id, int pending, int computed = 0, int blocks = 0, uint64_t adapter = 0,
-             int pages = 0) {
+SchedSeq seq(uint64_t id, int pending, int computed = 0, int blocks = 0, uint64_t adapter = 0, int pages = 0) {
   SchedSeq s;
   s.id = RequestId(id);
   s.pending = pending;
@@ -190,9 +189,8 @@ TEST(Scheduler, NothingStarves) {
   std::vector<uint64_t> running, waiting;
   for (uint64_t id = 1; id <= 24; ++id) {
     const uint64_t adapter = id % 3 == 0 ? 0 : 1 + id % 4;
-    Fake f{seq(id, 3 + static_cast<int>(rng() % 30), 0, 0, adapter,
-               adapter ? 1 + static_cast<int>(adapter % 2) : 0),
-           0, 2 + static_cast<int>(rng() % 12)};
+    Fake f{seq(id, 3 + static_cast<int>(rng() % 30), 0, 0, adapter, adapter ? 1 + static_cast<int>(adapter % 2) : 0), 0,
+           2 + static_cast<int>(rng() % 12)};
     all[id] = f;
     waiting.push_back(id);
   }
@@ -278,8 +276,7 @@ TEST(Scheduler, DeviceTierModelMatchesDevicePool) {
   std::vector<std::string> keys;
   for (int i = 0; i < 6; ++i) {
     const int rank = std::vector<int>{2, 4, 8, 2, 6, 4}[static_cast<size_t>(i)];
-    adapters.push_back(
-        testutil::random_adapter(spec, "a" + std::to_string(i), rank, all_modules, 1.0f, 50 + i));
+    adapters.push_back(testutil::random_adapter(spec, "a" + std::to_string(i), rank, all_modules, 1.0f, 50 + i));
     keys.push_back("a" + std::to_string(i) + "@sig");
   }
   std::mt19937 rng(11);
@@ -293,8 +290,7 @@ TEST(Scheduler, DeviceTierModelMatchesDevicePool) {
     for (int r = 1; r <= n; ++r) {
       const int a = static_cast<int>(rng() % adapters.size());
       which[static_cast<uint64_t>(r)] = a;
-      st.waiting.push_back(seq(static_cast<uint64_t>(r), 4, 0, 0,
-                               pool.id_of(keys[static_cast<size_t>(a)]).value,
+      st.waiting.push_back(seq(static_cast<uint64_t>(r), 4, 0, 0, pool.id_of(keys[static_cast<size_t>(a)]).value,
                                pool.pages_for(*adapters[static_cast<size_t>(a)])));
     }
     StepPlan p = plan(st);

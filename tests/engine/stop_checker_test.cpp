@@ -126,7 +126,7 @@ TEST(StopChecker, StopAtVeryStart) {
 
 TEST(StopChecker, UnicodeStopsAndText) {
   // Stop string with multi-byte characters split across pieces at byte level.
-  const std::string stop = "\xE3\x80\x82\xE7\xB5\x82";  // "。終"
+  const std::string stop = "\xE3\x80\x82\xE7\xB5\x82";                                      // "。終"
   const std::string text = "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E" + stop + "\xE3\x81\x82";  // "日本語。終あ"
   std::vector<std::string> pieces;
   for (size_t i = 0; i < text.size(); i += 2) pieces.push_back(text.substr(i, 2));

@@ -50,7 +50,8 @@ std::string random_bytes(size_t n, uint32_t seed) {
 void expect_error(const Status& s, StatusCode code, std::initializer_list<std::string> needles) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), code) << s.to_string();
-  for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
+  for (const auto& n : needles)
+    EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
 std::string write_raw(const TempDir& d, const std::string& name, const std::string& header, const std::string& data) {
@@ -237,22 +238,31 @@ TEST(Safetensors, MalformedEntriesNameFileAndTensor) {
   TempDir d;
   const std::string data(64, '\x01');
   const std::vector<BadEntryCase> cases = {
-      {"wrong dtype string", R"({"w": {"dtype": "F17", "shape": [2], "data_offsets": [0, 8]}})", {"'w'", "unknown dtype", "F17"}},
+      {"wrong dtype string",
+       R"({"w": {"dtype": "F17", "shape": [2], "data_offsets": [0, 8]}})",
+       {"'w'", "unknown dtype", "F17"}},
       {"dtype not string", R"({"w": {"dtype": 4, "shape": [2], "data_offsets": [0, 8]}})", {"'w'", "dtype"}},
       {"missing dtype", R"({"w": {"shape": [2], "data_offsets": [0, 8]}})", {"'w'", "missing \"dtype\""}},
       {"missing shape", R"({"w": {"dtype": "F32", "data_offsets": [0, 8]}})", {"'w'", "missing \"shape\""}},
       {"missing offsets", R"({"w": {"dtype": "F32", "shape": [2]}})", {"'w'", "missing \"data_offsets\""}},
       {"negative dim", R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", {"'w'", "non-negative"}},
       {"float dim", R"({"w": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}})", {"'w'", "non-negative"}},
-      {"shape/offset mismatch", R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})",
+      {"shape/offset mismatch",
+       R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})",
        {"'w'", "span 8 bytes", "[3]", "needs 12"}},
       {"begin > end", R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", {"'w'", "begin > end"}},
-      {"offsets not pair", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8, 16]}})", {"'w'", "data_offsets"}},
+      {"offsets not pair",
+       R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8, 16]}})",
+       {"'w'", "data_offsets"}},
       {"negative offset", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}})", {"'w'", "non-negative"}},
-      {"out of range", R"({"w": {"dtype": "F32", "shape": [20], "data_offsets": [0, 80]}})", {"'w'", "past the data section", "64"}},
-      {"overflowing shape", R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})",
+      {"out of range",
+       R"({"w": {"dtype": "F32", "shape": [20], "data_offsets": [0, 80]}})",
+       {"'w'", "past the data section", "64"}},
+      {"overflowing shape",
+       R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})",
        {"'w'", "too large"}},
-      {"overlap", R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+      {"overlap",
+       R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
                       "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}})",
        {"'a'", "'b'", "overlaps"}},
   };
@@ -354,8 +364,8 @@ TEST(Safetensors, RecognisedButUnloadableDtypes) {
   expect_error(r->get("pos").status(), StatusCode::kUnsupported, {path, "unsupported dtype I64", "'pos'"});
   EXPECT_TRUE(r->get("w").is_ok());
   // Sizes of unloadable dtypes are still validated.
-  const auto bad = write_raw(d, "i64bad.safetensors",
-                             R"({"pos": {"dtype": "I64", "shape": [3], "data_offsets": [0, 12]}})", data);
+  const auto bad =
+      write_raw(d, "i64bad.safetensors", R"({"pos": {"dtype": "I64", "shape": [3], "data_offsets": [0, 12]}})", data);
   expect_error(SafetensorsFile::open(bad).status(), StatusCode::kCorrupt, {bad, "'pos'", "needs 24"});
 }
 
@@ -366,7 +376,8 @@ TEST(Safetensors, OpenErrorsNamePath) {
 }
 
 TEST(Safetensors, RealTinyLlamaFile) {
-  const std::string path = std::string(LPX_SHARED_DIR) + "/testdata/models/llama-2-tiny-random-hf-derived/model.safetensors";
+  const std::string path =
+      std::string(LPX_SHARED_DIR) + "/testdata/models/llama-2-tiny-random-hf-derived/model.safetensors";
   auto r = SafetensorsFile::open(path);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(r->names().size(), 12u);
@@ -420,7 +431,7 @@ TEST(SafetensorsCheckpoint, ShardedIndex) {
                   .is_ok());
   auto r = SafetensorsCheckpoint::open_dir(d.path());
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-  EXPECT_EQ(r->files().size(), 2u);  // each shard opened once
+  EXPECT_EQ(r->files().size(), 2u);                                  // each shard opened once
   EXPECT_EQ(r->names(), (std::vector<std::string>{"a", "b", "c"}));  // "stray" is not in the index
   EXPECT_EQ(r->file_of("c"), d.file("model-00002-of-00002.safetensors"));
   const TensorView* c = r->find("c");

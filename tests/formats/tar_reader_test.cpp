@@ -28,7 +28,8 @@ std::vector<uint8_t> to_bytes(const std::string& s) { return std::vector<uint8_t
 void expect_error(const Status& s, StatusCode code, std::initializer_list<std::string> needles) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), code) << s.to_string();
-  for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
+  for (const auto& n : needles)
+    EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
 Result<TarArchive> parse(const std::string& bytes, const std::string& name = "test.tar", const TarOptions& o = {}) {
@@ -154,7 +155,8 @@ TEST(TarArchive, CraftedFormats) {
   }
   // pax path + size override; directory entries are skipped.
   {
-    const std::string pax = pax_record("path", "./deep/pax name.txt") + pax_record("size", "4") + pax_record("mtime", "1.5");
+    const std::string pax =
+        pax_record("path", "./deep/pax name.txt") + pax_record("size", "4") + pax_record("mtime", "1.5");
     const std::string t = header({"PaxHeaders/x", pax.size(), 'x', "", "", true}) + pad(pax) +
                           header({"short", 999, '0', "", "", true}) + pad("data") + member("dir/", "", '5') + kEnd;
     auto r = parse(t, "pax.tar");
@@ -182,7 +184,8 @@ TEST(TarArchive, BadChecksum) {
   {
     std::string b = t;
     b[1024 + 1] = 'X';  // second header
-    expect_error(parse(b, "sum2.tar").status(), StatusCode::kCorrupt, {"sum2.tar", "tar header at byte 1024", "checksum"});
+    expect_error(parse(b, "sum2.tar").status(), StatusCode::kCorrupt,
+                 {"sum2.tar", "tar header at byte 1024", "checksum"});
   }
   {
     std::string b = t;
@@ -199,12 +202,16 @@ TEST(TarArchive, PathTraversalRefused) {
   }
   // Through a GNU long name and a pax path, too.
   const std::string lname = "../../" + std::string(120, 'x');
-  expect_error(parse(header({"././@LongLink", lname.size() + 1, 'L', "", "", false}) + pad(lname + '\0') + member("short", "1") + kEnd,
-                     "gnu_trav.tar").status(),
+  expect_error(parse(header({"././@LongLink", lname.size() + 1, 'L', "", "", false}) + pad(lname + '\0') +
+                         member("short", "1") + kEnd,
+                     "gnu_trav.tar")
+                   .status(),
                StatusCode::kCorrupt, {"gnu_trav.tar", "unsafe member name", "'..' component"});
   const std::string pax = pax_record("path", "/abs/path");
-  expect_error(parse(header({"p", pax.size(), 'x', "", "", true}) + pad(pax) + member("short", "1") + kEnd, "pax_trav.tar").status(),
-               StatusCode::kCorrupt, {"pax_trav.tar", "absolute path"});
+  expect_error(
+      parse(header({"p", pax.size(), 'x', "", "", true}) + pad(pax) + member("short", "1") + kEnd, "pax_trav.tar")
+          .status(),
+      StatusCode::kCorrupt, {"pax_trav.tar", "absolute path"});
   // A symlink whose target escapes is listed as refused, never followed.
   auto t = parse(header({"link", 0, '2', "../../../etc/passwd", "", true}) + kEnd, "sym.tar");
   ASSERT_TRUE(t.is_ok());
@@ -234,7 +241,8 @@ TEST(TarArchive, TruncatedAndMalformed) {
     for (const auto& e : p->entries()) EXPECT_EQ(p->data(e).size(), e.size);
   }
   expect_error(parse("", "empty.tar").status(), StatusCode::kCorrupt, {"empty.tar", "empty"});
-  expect_error(parse(std::string(2000, 'q'), "junk.tar").status(), StatusCode::kCorrupt, {"junk.tar", "not a tar archive"});
+  expect_error(parse(std::string(2000, 'q'), "junk.tar").status(), StatusCode::kCorrupt,
+               {"junk.tar", "not a tar archive"});
   expect_error(parse(member("a", "1") + member("a", "2") + kEnd, "dup.tar").status(), StatusCode::kCorrupt,
                {"dup.tar", "duplicate member 'a'"});
   {
@@ -245,8 +253,9 @@ TEST(TarArchive, TruncatedAndMalformed) {
   }
   {
     const std::string pax = "99 path=x\n";
-    expect_error(parse(header({"p", pax.size(), 'x', "", "", true}) + pad(pax) + member("a", "1") + kEnd, "pax.tar").status(),
-                 StatusCode::kCorrupt, {"pax.tar", "malformed pax record"});
+    expect_error(
+        parse(header({"p", pax.size(), 'x', "", "", true}) + pad(pax) + member("a", "1") + kEnd, "pax.tar").status(),
+        StatusCode::kCorrupt, {"pax.tar", "malformed pax record"});
   }
   expect_error(parse(header({"././@LongLink", 5, 'L', "", "", false}) + pad("long") + kEnd, "dangling.tar").status(),
                StatusCode::kCorrupt, {"dangling.tar", "ends after an extended header"});

@@ -34,7 +34,8 @@ std::vector<uint8_t> to_bytes(const std::string& s) { return std::vector<uint8_t
 void expect_error(const Status& s, StatusCode code, std::initializer_list<std::string> needles) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), code) << s.to_string();
-  for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
+  for (const auto& n : needles)
+    EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
 using namespace testutil;  // build_zip, Pk, floats, make_ckpt (tests/testutil_archives.h)
@@ -56,8 +57,8 @@ TEST(Unpickle, BasicValues) {
   p.op('}').mark();
   p.str("n").op('N').str("t").op(0x88).str("f").op(0x89).str("i").i32(-5).str("k").op('K').op(200);
   p.str("m").op('M').op(0x34).op(0x12);
-  p.str("l1").op(0x8a).op(6).raw(std::string("\x00\x00\x00\x00\x80\x00", 6));  // 2^39
-  p.str("neg").op(0x8a).op(1).op(0xFF);                                     // -1
+  p.str("l1").op(0x8a).op(6).raw(std::string("\x00\x00\x00\x00\x80\x00", 6));   // 2^39
+  p.str("neg").op(0x8a).op(1).op(0xFF);                                         // -1
   p.str("fl").op('G').raw(std::string("\x3f\xf8\x00\x00\x00\x00\x00\x00", 8));  // 1.5
   p.str("s").op(0x8c).op(2).raw("hi").str("by").op('C').op(3).raw("abc");
   p.str("lst").op(']').mark().i32(1).i32(2).op('e').str("tup").i32(7).i32(8).op(0x86);
@@ -115,8 +116,8 @@ TEST(Unpickle, RefusesForeignGlobals) {
 }
 
 TEST(Unpickle, RefusesCodeOpcodesAndUnknownOnes) {
-  expect_error(unpickle_str(Pk().mark().raw("i").raw("os\nsystem\n").stop(), "inst.pkl").status(), StatusCode::kUnsupported,
-               {"inst.pkl", "INST", "not allowed"});
+  expect_error(unpickle_str(Pk().mark().raw("i").raw("os\nsystem\n").stop(), "inst.pkl").status(),
+               StatusCode::kUnsupported, {"inst.pkl", "INST", "not allowed"});
   expect_error(unpickle_str(Pk().global("collections", "OrderedDict").op(')').op(0x81).stop()).status(),
                StatusCode::kUnsupported, {"NEWOBJ"});
   expect_error(unpickle_str(Pk().op('I').raw("1\n").stop()).status(), StatusCode::kUnsupported, {"INT"});
@@ -125,21 +126,29 @@ TEST(Unpickle, RefusesCodeOpcodesAndUnknownOnes) {
                {"u.pkl", "pickle byte 2", "0xff", "invalid pickle opcode"});
   expect_error(unpickle_str(std::string("\x80\x06N.", 4)).status(), StatusCode::kUnsupported, {"protocol 6"});
   // BUILD on something that is not a dict.
-  expect_error(unpickle_str(Pk().op(']').op('}').op('b').stop()).status(), StatusCode::kUnsupported, {"BUILD on a list"});
+  expect_error(unpickle_str(Pk().op(']').op('}').op('b').stop()).status(), StatusCode::kUnsupported,
+               {"BUILD on a list"});
 }
 
 TEST(Unpickle, MalformedStreams) {
   expect_error(unpickle_str(Pk().stop()).status(), StatusCode::kCorrupt, {"STOP", "stack underflow"});
   expect_error(unpickle_str(Pk().op('t').stop()).status(), StatusCode::kCorrupt, {"TUPLE", "no MARK"});
-  expect_error(unpickle_str(Pk().op('N').op(0x86).stop()).status(), StatusCode::kCorrupt, {"TUPLE2", "stack underflow"});
-  expect_error(unpickle_str(Pk().op('N').mark().op('s').stop()).status(), StatusCode::kCorrupt, {"SETITEM", "stack underflow"});
+  expect_error(unpickle_str(Pk().op('N').op(0x86).stop()).status(), StatusCode::kCorrupt,
+               {"TUPLE2", "stack underflow"});
+  expect_error(unpickle_str(Pk().op('N').mark().op('s').stop()).status(), StatusCode::kCorrupt,
+               {"SETITEM", "stack underflow"});
   expect_error(unpickle_str(Pk().op('N').op('N').op('N').op('s').stop()).status(), StatusCode::kCorrupt,
                {"SETITEM target is a None"});
   expect_error(unpickle_str(Pk().op('}').op(']').i32(1).op('s').stop()).status(), StatusCode::kCorrupt,
                {"unhashable dict key of type list"});
   expect_error(unpickle_str(Pk().op('h').op(5).stop()).status(), StatusCode::kCorrupt, {"BINGET", "memo index 5"});
   expect_error(unpickle_str(Pk().op('}').b).status(), StatusCode::kCorrupt, {"without a STOP"});
-  expect_error(unpickle_str(Pk().op('X').raw(std::string("\xff\xff\x00\x00" "ab", 6)).stop()).status(),
+  expect_error(unpickle_str(Pk().op('X')
+                                .raw(std::string("\xff\xff\x00\x00"
+                                                 "ab",
+                                                 6))
+                                .stop())
+                   .status(),
                StatusCode::kCorrupt, {"BINUNICODE", "truncated"});
   expect_error(unpickle_str(Pk().op('J').raw("ab").b).status(), StatusCode::kCorrupt, {"BININT", "truncated"});
   expect_error(unpickle_str(Pk().op('c').raw("torch").b).status(), StatusCode::kCorrupt, {"GLOBAL", "no newline"});
@@ -160,7 +169,8 @@ TEST(Unpickle, Limits) {
   lim.max_objects = 50;
   Pk q;
   for (int i = 0; i < 100; ++i) q.op(')').op('0');
-  expect_error(unpickle_str(q.stop(), "many.pkl", lim).status(), StatusCode::kResourceExhausted, {"many.pkl", "objects"});
+  expect_error(unpickle_str(q.stop(), "many.pkl", lim).status(), StatusCode::kResourceExhausted,
+               {"many.pkl", "objects"});
   lim = {};
   lim.max_memo = 3;
   Pk m;
@@ -178,12 +188,14 @@ TEST(Unpickle, Limits) {
   e.op('}').op('N');
   for (int i = 0; i < 30; ++i) e.op('q').op(0).op('h').op(0).op(0x86);
   e.op('N').op('s');
-  expect_error(unpickle_str(e.stop(), "exp.pkl").status(), StatusCode::kResourceExhausted, {"exp.pkl", "dict key longer than"});
+  expect_error(unpickle_str(e.stop(), "exp.pkl").status(), StatusCode::kResourceExhausted,
+               {"exp.pkl", "dict key longer than"});
   // A long str key reused many times stays within the key-bytes budget.
   Pk r;
   r.op('}').str(std::string(60000, 'k')).op('q').op(0).op('N').op('s');
   for (int i = 0; i < 3000; ++i) r.op('h').op(0).op('N').op('s');
-  expect_error(unpickle_str(r.stop(), "budget.pkl").status(), StatusCode::kResourceExhausted, {"budget.pkl", "key bytes"});
+  expect_error(unpickle_str(r.stop(), "budget.pkl").status(), StatusCode::kResourceExhausted,
+               {"budget.pkl", "key bytes"});
 }
 
 TEST(Unpickle, TensorArguments) {
@@ -214,7 +226,16 @@ TEST(Unpickle, TensorArguments) {
   neg.i32(-1).tuple_of({2}).tuple_of({1}).op(0x89).op('}').op('t').op('R');
   expect_error(unpickle_str(neg.stop()).status(), StatusCode::kCorrupt, {"storage offset"});
   Pk nonstorage;
-  nonstorage.global("torch._utils", "_rebuild_tensor_v2").mark().op('N').i32(0).tuple_of({2}).tuple_of({1}).op(0x89).op('}').op('t').op('R');
+  nonstorage.global("torch._utils", "_rebuild_tensor_v2")
+      .mark()
+      .op('N')
+      .i32(0)
+      .tuple_of({2})
+      .tuple_of({1})
+      .op(0x89)
+      .op('}')
+      .op('t')
+      .op('R');
   expect_error(unpickle_str(nonstorage.stop()).status(), StatusCode::kCorrupt, {"storage argument is a None"});
 }
 
@@ -296,7 +317,8 @@ TEST_P(Fixtures, MatchExpected) {
     tar = std::make_shared<TarArchive>(std::move(*t));
     auto member = tar->get("model_weights.ckpt");
     ASSERT_TRUE(member.is_ok()) << member.status().to_string();
-    ck = TorchCheckpoint::from_buffer(tar->owner(), member->data(), member->size(), c.file + ":model_weights.ckpt", opts);
+    ck = TorchCheckpoint::from_buffer(tar->owner(), member->data(), member->size(), c.file + ":model_weights.ckpt",
+                                      opts);
   } else {
     ck = TorchCheckpoint::open(kDir + "/" + c.file, opts);
   }
@@ -396,9 +418,11 @@ TEST(TorchCheckpoint, NonContiguousRefusedWhenCopyDisabled) {
 TEST(TorchCheckpoint, RootKeyErrors) {
   TorchLoadOptions o;
   o.root_key = "nope";
-  expect_error(TorchCheckpoint::open(kDir + "/nested.ckpt", o).status(), StatusCode::kNotFound, {"nested.ckpt", "'nope'"});
+  expect_error(TorchCheckpoint::open(kDir + "/nested.ckpt", o).status(), StatusCode::kNotFound,
+               {"nested.ckpt", "'nope'"});
   o.root_key = "epoch";
-  expect_error(TorchCheckpoint::open(kDir + "/nested.ckpt", o).status(), StatusCode::kCorrupt, {"nested.ckpt", "not a dict"});
+  expect_error(TorchCheckpoint::open(kDir + "/nested.ckpt", o).status(), StatusCode::kCorrupt,
+               {"nested.ckpt", "not a dict"});
 }
 
 TEST(TorchCheckpoint, LegacyAndForeignFiles) {
@@ -406,7 +430,8 @@ TEST(TorchCheckpoint, LegacyAndForeignFiles) {
                {"legacy.pt", "legacy torch.save format not supported; re-save with a recent PyTorch"});
   expect_error(TorchCheckpoint::open(kDir + "/expected.json").status(), StatusCode::kCorrupt,
                {"expected.json", "not a PyTorch checkpoint"});
-  expect_error(TorchCheckpoint::open(kDir + "/model.nemo").status(), StatusCode::kUnsupported, {"model.nemo", "legacy"});
+  expect_error(TorchCheckpoint::open(kDir + "/model.nemo").status(), StatusCode::kUnsupported,
+               {"model.nemo", "legacy"});
   expect_error(TorchCheckpoint::open(kDir + "/missing.bin").status(), StatusCode::kNotFound, {"missing.bin"});
   expect_error(load(build_zip({{"x/other.txt", "hi"}}), "nopkl.zip").status(), StatusCode::kCorrupt,
                {"nopkl.zip", "data.pkl"});
@@ -453,7 +478,8 @@ TEST(TorchCheckpoint, CraftedCheckpoints) {
   {
     Pk p;
     p.op('}').str("w").tensor("FloatStorage", "0", 4, 0, {0x7fffffff, 0x7fffffff, 0x7fffffff}, {1, 1, 1}).op('s');
-    expect_error(load(make_ckpt(p.stop(), {{"0", four}}), "ovf.pt").status(), StatusCode::kCorrupt, {"ovf.pt", "overflows"});
+    expect_error(load(make_ckpt(p.stop(), {{"0", four}}), "ovf.pt").status(), StatusCode::kCorrupt,
+                 {"ovf.pt", "overflows"});
   }
   // Big-endian byteorder.
   {
@@ -473,15 +499,17 @@ TEST(TorchCheckpoint, CraftedCheckpoints) {
   expect_error(load(make_ckpt(Pk().op(']').stop(), {}), "list.pt").status(), StatusCode::kUnsupported,
                {"list.pt", "holds a list"});
   // A dict that contains itself.
-  expect_error(load(make_ckpt(Pk().op('}').op('q').op(0).str("me").op('h').op(0).op('s').stop(), {}), "cyc.pt").status(),
-               StatusCode::kCorrupt, {"cyc.pt", "'me'", "contains itself"});
+  expect_error(
+      load(make_ckpt(Pk().op('}').op('q').op(0).str("me").op('h').op(0).op('s').stop(), {}), "cyc.pt").status(),
+      StatusCode::kCorrupt, {"cyc.pt", "'me'", "contains itself"});
   // Dicts nested 100 deep.
   {
     Pk p;
     for (int i = 0; i < 100; ++i) p.op('}').str("k");
     p.op('}');
     for (int i = 0; i < 100; ++i) p.op('s');
-    expect_error(load(make_ckpt(p.stop(), {}), "deep.pt").status(), StatusCode::kCorrupt, {"deep.pt", "nested more than"});
+    expect_error(load(make_ckpt(p.stop(), {}), "deep.pt").status(), StatusCode::kCorrupt,
+                 {"deep.pt", "nested more than"});
   }
   // Exponential sharing: 60 levels of {a: d, b: d}.
   {
@@ -536,8 +564,10 @@ TEST(TorchCheckpoint, FuzzCorruptedFiles) {
         const int flips = 1 + static_cast<int>(rng() % 4);
         for (int k = 0; k < flips; ++k) {
           size_t pos;
-          if (mode == 1) pos = pkl->data_offset + rng() % pkl->compressed_size;  // inside the pickle
-          else pos = rng() % b.size();
+          if (mode == 1)
+            pos = pkl->data_offset + rng() % pkl->compressed_size;  // inside the pickle
+          else
+            pos = rng() % b.size();
           b[pos] = (rng() % 3 == 0) ? static_cast<char>(b[pos] ^ (1 << (rng() % 8))) : static_cast<char>(rng() & 0xFF);
         }
       }
@@ -577,7 +607,8 @@ TEST(Unpickle, FuzzRandomPickles) {
   ASSERT_TRUE(pkl.is_ok());
   const std::string orig(reinterpret_cast<const char*>(pkl->data()), pkl->size());
   std::mt19937 rng(99);
-  const std::string alphabet = std::string("(.012NJKMXhjqrtu}]e)asRbQG", 26) + "\x80\x85\x86\x87\x88\x89\x8a\x8c\x93\x94\x95";
+  const std::string alphabet =
+      std::string("(.012NJKMXhjqrtu}]e)asRbQG", 26) + "\x80\x85\x86\x87\x88\x89\x8a\x8c\x93\x94\x95";
   UnpickleLimits lim;
   lim.max_objects = 100000;
   for (int it = 0; it < 6000; ++it) {

@@ -143,7 +143,8 @@ size_t cd_offset(const std::string& zip) { return get32(zip, zip.size() - 22 + 1
 void expect_error(const Status& s, StatusCode code, std::initializer_list<std::string> needles) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), code) << s.to_string();
-  for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
+  for (const auto& n : needles)
+    EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
 Result<ZipReader> parse(const std::string& bytes, const std::string& name = "test.zip") {
@@ -203,7 +204,8 @@ TEST(ZipReader, StoredEntriesZeroCopy) {
 }
 
 TEST(ZipReader, CommentAndZip64) {
-  auto r = parse(build_zip({{"x/y", "abc"}, {"x/z", "defg"}}, {.zip64 = false, .comment = "a comment PK\x05\x06", .align = 0}));
+  auto r = parse(
+      build_zip({{"x/y", "abc"}, {"x/z", "defg"}}, {.zip64 = false, .comment = "a comment PK\x05\x06", .align = 0}));
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(r->entries().size(), 2u);
 
@@ -240,7 +242,8 @@ TEST(ZipReader, DeflatedEntries) {
   const ZipEntry* e = r->find("archive/data.pkl");
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->method, 8);
-  expect_error(r->stored_data(*e).status(), StatusCode::kUnsupported, {"deflated.pt", "archive/data.pkl", "compressed"});
+  expect_error(r->stored_data(*e).status(), StatusCode::kUnsupported,
+               {"deflated.pt", "archive/data.pkl", "compressed"});
   auto bytes = r->read(*e);
   if (zlib_available()) {
     ASSERT_TRUE(bytes.is_ok()) << bytes.status().to_string();
@@ -306,7 +309,8 @@ TEST(ZipReader, BadCentralDirectory) {
   {
     std::string b = zip;
     b[cd] = 'Q';  // signature
-    expect_error(parse(b, "cd.zip").status(), StatusCode::kCorrupt, {"cd.zip", "central directory entry 0", "signature"});
+    expect_error(parse(b, "cd.zip").status(), StatusCode::kCorrupt,
+                 {"cd.zip", "central directory entry 0", "signature"});
   }
   {
     std::string b = zip;
@@ -369,10 +373,11 @@ TEST(ZipReader, UnsafeAndDuplicateNames) {
 }
 
 TEST(ZipReader, RandomCorruptionNeverCrashes) {
-  const std::string zip = build_zip({{"a/data.pkl", std::string(300, 'p')}, {"a/data/0", std::string(500, 'd')},
-                                     {"a/data/1", std::string(64, 'e')}},
-                                    {.zip64 = false, .comment = "", .align = 64});
-  const std::string zip64 = build_zip({{"a/q", std::string(100, 'q')}, {"a/r", "rr"}}, {.zip64 = true, .comment = "", .align = 0});
+  const std::string zip = build_zip(
+      {{"a/data.pkl", std::string(300, 'p')}, {"a/data/0", std::string(500, 'd')}, {"a/data/1", std::string(64, 'e')}},
+      {.zip64 = false, .comment = "", .align = 64});
+  const std::string zip64 =
+      build_zip({{"a/q", std::string(100, 'q')}, {"a/r", "rr"}}, {.zip64 = true, .comment = "", .align = 0});
   std::mt19937 rng(1234);
   int ok = 0;
   for (int it = 0; it < 4000; ++it) {

@@ -24,8 +24,7 @@ Isa cpu_best_isa() {
   unsigned a, b, c, d;
   if (__get_cpuid(0, &a, &b, &c, &d) == 0 || a < 7) return Isa::kScalar;
   __get_cpuid(1, &a, &b, &c, &d);
-  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
-             f16c = c & (1u << 29);
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
   if (!osxsave || !avx) return Isa::kScalar;
   uint32_t xcr0 = 0, xhi = 0;
   __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(xhi) : "c"(0));
@@ -46,8 +45,8 @@ TEST(IsaSelection, BestSupportedPathIsCompiledInAndAvailable) {
   ASSERT_FALSE(avail.empty());
   EXPECT_EQ(avail.front(), Isa::kScalar);
   EXPECT_EQ(isa_name(avail.back()), std::string(isa_name(cpu_best_isa())))
-      << "the CPU supports " << isa_name(cpu_best_isa()) << " but this build offers "
-      << isa_name(avail.back()) << " at best (ISA files compiled without SIMD?)";
+      << "the CPU supports " << isa_name(cpu_best_isa()) << " but this build offers " << isa_name(avail.back())
+      << " at best (ISA files compiled without SIMD?)";
 }
 
 TEST(IsaSelection, BestPathIsTheDefault) {

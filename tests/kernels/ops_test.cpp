@@ -73,8 +73,7 @@ std::string label(Isa isa) { return std::string("isa=") + isa_name(isa); }
 ::testing::AssertionResult close(float got, float want, double tol_abs) {
   if (std::isnan(got) != std::isnan(want) || std::fabs(static_cast<double>(got) - want) > tol_abs) {
     return ::testing::AssertionFailure() << "got " << got << " want " << want << " (diff "
-                                         << std::fabs(static_cast<double>(got) - want)
-                                         << " > tol " << tol_abs << ")";
+                                         << std::fabs(static_cast<double>(got) - want) << " > tol " << tol_abs << ")";
   }
   return ::testing::AssertionSuccess();
 }
@@ -127,10 +126,10 @@ TEST(KernelCvt, F16RoundingAndLimits) {
   EXPECT_EQ(f32_to_f16(65519.0f), 0x7bff);
   EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);  // ties to even -> inf
   EXPECT_EQ(f32_to_f16(-1e10f), 0xfc00);
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);       // smallest subnormal
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);       // tie -> even (zero)
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);  // tie -> even (zero)
   EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -14)), 0x0400);       // smallest normal
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -14)), 0x0400);  // smallest normal
   // Halfway between 1 and 1+2^-10 rounds to even (1); just above rounds up.
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20)), 0x3c01);
@@ -312,16 +311,16 @@ TEST(KernelGemm, DecodeGemvAllDtypes) {
     for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (int64_t K : {1, 63, 64, 65, 128, 200, 2065}) {
         for (int64_t N : {1, 5, 33}) {
-          check_gemm({1, N, K, t, N == 5, N == 33 ? 0.25f : 1.0f, K == 65 ? 3 : 0}, N == 33 ? pool2() : pool1(),
-                     1e-5, label(isa));
+          check_gemm({1, N, K, t, N == 5, N == 33 ? 0.25f : 1.0f, K == 65 ? 3 : 0}, N == 33 ? pool2() : pool1(), 1e-5,
+                     label(isa));
           ++cases;
         }
       }
     }
     for (int64_t K : {32, 64, 96, 2048}) {
       for (int64_t N : {1, 5, 33}) {
-        check_gemm({1, N, K, DType::kQ8, N == 5, N == 33 ? 0.25f : 1.0f, K == 96 ? 3 : 0},
-                   N == 33 ? pool2() : pool1(), 1e-5, label(isa));
+        check_gemm({1, N, K, DType::kQ8, N == 5, N == 33 ? 0.25f : 1.0f, K == 96 ? 3 : 0}, N == 33 ? pool2() : pool1(),
+                   1e-5, label(isa));
         ++cases;
       }
     }
@@ -366,14 +365,10 @@ TEST(KernelGemm, MatmulConvenience) {
 // compare (1) loosely with the exact reference (tolerance 2^-8 of sum |x w|: each x has relative
 // rounding error <= 2^-9) and (2) tightly (1e-5) with a reference fed the bf16-rounded activations.
 double check_bf16_engine(const std::string& what) {
-  const GemmCase cases[] = {{16, 33, 17, DType::kBF16, false, 1.0f, 0},
-                            {17, 64, 300, DType::kBF16, true, 1.0f, 2},
-                            {32, 32, 32, DType::kBF16, false, 1.0f, 0},
-                            {64, 64, 64, DType::kBF16, true, 1.0f, 0},
-                            {40, 301, 555, DType::kBF16, false, 1.0f, 0},
-                            {100, 70, 2049, DType::kBF16, false, 1.0f, 0},
-                            {70, 600, 1100, DType::kBF16, true, 1.0f, 4},
-                            {20, 1, 40, DType::kBF16, false, 1.0f, 0},
+  const GemmCase cases[] = {{16, 33, 17, DType::kBF16, false, 1.0f, 0},   {17, 64, 300, DType::kBF16, true, 1.0f, 2},
+                            {32, 32, 32, DType::kBF16, false, 1.0f, 0},   {64, 64, 64, DType::kBF16, true, 1.0f, 0},
+                            {40, 301, 555, DType::kBF16, false, 1.0f, 0}, {100, 70, 2049, DType::kBF16, false, 1.0f, 0},
+                            {70, 600, 1100, DType::kBF16, true, 1.0f, 4}, {20, 1, 40, DType::kBF16, false, 1.0f, 0},
                             {33, 7, 31, DType::kBF16, true, 1.0f, 1}};
   double worst_rel = 0.0;
   for (const GemmCase& c : cases) {
@@ -425,8 +420,8 @@ TEST(KernelGemm, Bf16EnginesTolerance) {
       set_amx_enabled(amx);
       ASSERT_STREQ(bf16_gemm_engine(), amx ? "amx" : "avx512bf16");
       const double worst = check_bf16_engine(label(isa) + " " + bf16_gemm_engine());
-      std::printf("%s: worst |y - y_exact| / sum|x*w| = %.3g (bound 2^-8 = %.3g)\n", bf16_gemm_engine(),
-                  worst, std::ldexp(1.0, -8));
+      std::printf("%s: worst |y - y_exact| / sum|x*w| = %.3g (bound 2^-8 = %.3g)\n", bf16_gemm_engine(), worst,
+                  std::ldexp(1.0, -8));
       EXPECT_LT(worst, std::ldexp(1.0, -8));
       ++engines;
     }
@@ -438,7 +433,7 @@ TEST(KernelGemm, Bf16EnginesTolerance) {
 TEST(KernelQ8, QuantizeRowContract) {
   // Random groups: every element within half a quantization step of its value, scale from max|x|.
   std::vector<float> x = random_floats(32 * 40, 21, -3.0f, 3.0f);
-  for (int64_t i = 0; i < 32; ++i) x[5 * 32 + i] = 0.0f;                      // an all-zero group
+  for (int64_t i = 0; i < 32; ++i) x[5 * 32 + i] = 0.0f;                        // an all-zero group
   for (int64_t i = 0; i < 32; ++i) x[6 * 32 + i] = static_cast<float>(i) - 16;  // exactly representable
   x[6 * 32 + 3] = -127.0f;
   std::vector<uint8_t> q(static_cast<size_t>(dtype_row_bytes(DType::kQ8, 32 * 40)));
@@ -476,7 +471,8 @@ TEST(KernelQ8, AlwaysExactF32WhateverThePrecision) {
     ScopedPrecision ps(p);
     for (Isa isa : simd_isas()) {
       ScopedIsa s(isa);
-      for (int64_t M : {1, 3, 15, 16, 40}) check_gemm({M, 70, 256, DType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
+      for (int64_t M : {1, 3, 15, 16, 40})
+        check_gemm({M, 70, 256, DType::kQ8, false, 1.0f, 0}, pool2(), 1e-5, label(isa));
     }
   }
 }
@@ -538,9 +534,13 @@ TEST(KernelOps, RmsNorm) {
 TEST(KernelOps, Rope) {
   for (Isa isa : simd_isas()) {
     ScopedIsa s(isa);
-    struct Shape { int64_t M; int heads, hd; int64_t extra; };
-    for (Shape sh : {Shape{1, 1, 2, 0}, Shape{3, 4, 64, 0}, Shape{5, 3, 34, 7}, Shape{17, 32, 128, 0},
-                     Shape{2, 2, 96, 0}}) {
+    struct Shape {
+      int64_t M;
+      int heads, hd;
+      int64_t extra;
+    };
+    for (Shape sh :
+         {Shape{1, 1, 2, 0}, Shape{3, 4, 64, 0}, Shape{5, 3, 34, 7}, Shape{17, 32, 128, 0}, Shape{2, 2, 96, 0}}) {
       const int half = sh.hd / 2;
       std::vector<float> inv(static_cast<size_t>(half));
       for (int i = 0; i < half; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0f, -2.0f * i / sh.hd);
@@ -595,7 +595,8 @@ TEST(KernelOps, SiluMulSoftmaxAdd) {
         std::vector<float> x = random_floats(static_cast<size_t>(M * N), 5, -30.0f, 30.0f), xr = x;
         softmax(x.data(), M, N, &pool2());
         ref::softmax(xr.data(), M, N);
-        for (size_t i = 0; i < x.size(); ++i) ASSERT_TRUE(close(x[i], xr[i], 1e-5 * xr[i] + 1e-9)) << label(isa) << " N=" << N;
+        for (size_t i = 0; i < x.size(); ++i)
+          ASSERT_TRUE(close(x[i], xr[i], 1e-5 * xr[i] + 1e-9)) << label(isa) << " N=" << N;
       }
     }
     // Masked (-inf) entries give exact zeros.
@@ -659,9 +660,9 @@ TEST(KernelOps, Embedding) {
 struct AttnCase {
   int64_t n_q;
   int n_heads, n_kv, hd;
-  int64_t ctx;        // cache length
-  int64_t first_pos;  // position of query 0 (queries are consecutive)
-  int64_t block;      // 0: contiguous, else paged with this block size
+  int64_t ctx;              // cache length
+  int64_t first_pos;        // position of query 0 (queries are consecutive)
+  int64_t block;            // 0: contiguous, else paged with this block size
   bool head_major = false;  // paged blocks laid out [head][pos][dim]
 };
 
@@ -692,8 +693,8 @@ void check_attention(const AttnCase& c, Isa isa) {
       vb.push_back(vp.data() + slot * c.block * stride);
       for (int64_t p = b * c.block; p < std::min(c.ctx, (b + 1) * c.block); ++p) {
         for (int h = 0; h < c.n_kv; ++h) {
-          const int64_t off = c.head_major ? (h * c.block + (p - b * c.block)) * c.hd
-                                           : (p - b * c.block) * stride + h * c.hd;
+          const int64_t off =
+              c.head_major ? (h * c.block + (p - b * c.block)) * c.hd : (p - b * c.block) * stride + h * c.hd;
           std::memcpy(const_cast<float*>(kb.back()) + off, k.data() + p * stride + h * c.hd, sizeof(float) * c.hd);
           std::memcpy(const_cast<float*>(vb.back()) + off, v.data() + p * stride + h * c.hd, sizeof(float) * c.hd);
         }
@@ -722,21 +723,21 @@ void check_attention(const AttnCase& c, Isa isa) {
   r.out = outr.data();
   ref::attention(r);
   for (size_t i = 0; i < out.size(); ++i) {
-    ASSERT_TRUE(close(out[i], outr[i], 2e-5)) << label(isa) << " n_q=" << c.n_q << " heads=" << c.n_heads
-                                             << "/" << c.n_kv << " hd=" << c.hd << " ctx=" << c.ctx
-                                             << " block=" << c.block << " i=" << i;
+    ASSERT_TRUE(close(out[i], outr[i], 2e-5))
+        << label(isa) << " n_q=" << c.n_q << " heads=" << c.n_heads << "/" << c.n_kv << " hd=" << c.hd
+        << " ctx=" << c.ctx << " block=" << c.block << " i=" << i;
   }
 }
 
 TEST(KernelAttention, MatchesReference) {
   const AttnCase cases[] = {
-      {1, 1, 1, 16, 1, 0, 0},         // single key
-      {1, 32, 4, 64, 200, 199, 0},    // decode, GQA 8:1, several key chunks
-      {1, 4, 4, 64, 65, 64, 16},      // paged, MHA
-      {7, 8, 2, 40, 7, 0, 0},         // prefill from 0, hd not a multiple of 16
-      {5, 6, 3, 100, 300, 295, 32},   // chunked prefill continuing a cache, paged
-      {3, 2, 1, 128, 1000, 997, 0},   // long context
-      {2, 2, 2, 8, 20, 18, 5},        // tiny head_dim, odd block size
+      {1, 1, 1, 16, 1, 0, 0},            // single key
+      {1, 32, 4, 64, 200, 199, 0},       // decode, GQA 8:1, several key chunks
+      {1, 4, 4, 64, 65, 64, 16},         // paged, MHA
+      {7, 8, 2, 40, 7, 0, 0},            // prefill from 0, hd not a multiple of 16
+      {5, 6, 3, 100, 300, 295, 32},      // chunked prefill continuing a cache, paged
+      {3, 2, 1, 128, 1000, 997, 0},      // long context
+      {2, 2, 2, 8, 20, 18, 5},           // tiny head_dim, odd block size
       {4, 8, 2, 64, 100, 96, 16, true},  // paged, head-major blocks
       {1, 12, 4, 80, 77, 76, 32, true},  // head-major, hd 80
   };

@@ -123,8 +123,8 @@ TEST(DevicePool, ViewsPointAtCopiedWeightsAndSurviveCompaction) {
   DevicePool pool(pool_config(2, 16, 2, 8));
   auto small1 = make_adapter("a", 4, 2, 8);
   auto big = make_adapter("b", 8, 2, 8);
-  ASSERT_TRUE(pool.acquire("a", small1).is_ok());   // pages 0
-  ASSERT_TRUE(pool.acquire("b", big).is_ok());      // pages 1-2
+  ASSERT_TRUE(pool.acquire("a", small1).is_ok());                      // pages 0
+  ASSERT_TRUE(pool.acquire("b", big).is_ok());                         // pages 1-2
   ASSERT_TRUE(pool.acquire("c", make_adapter("c", 4, 2, 8)).is_ok());  // page 3
   pool.unpin_all();
   pool.evict("a");

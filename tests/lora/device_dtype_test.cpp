@@ -23,7 +23,7 @@ TEST(DeviceDtype, ChosenFromValues) {
   const ModelConfig c = small_config();
   auto a = synthetic_adapter(c, "bf", 8, all_lora_modules(), 1.0f, 1);  // bf16-exact values
   EXPECT_EQ(a->layers[0][0]->device_dtype, DType::kBF16);
-  a->layers[1][3]->a[5] = 0.1f;  // not a bf16 or f16 value
+  a->layers[1][3]->a[5] = 0.1f;                   // not a bf16 or f16 value
   a->layers[0][2]->b[0] = 1.0f + 1.0f / 1024.0f;  // an f16 value, not bf16
   a->choose_device_dtypes();
   EXPECT_EQ(a->layers[1][3]->device_dtype, DType::kF32);

@@ -13,7 +13,8 @@ namespace {
 void expect_error(const Status& s, StatusCode code, std::initializer_list<std::string> needles) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), code) << s.to_string();
-  for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
+  for (const auto& n : needles)
+    EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
 const char* kLlama31_8B = R"({
@@ -158,7 +159,8 @@ TEST(Config, LinearRopeScaling) {
 TEST(Config, RopeScalingVariants) {
   auto base = [](const std::string& rs) {
     return R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "rope_scaling": )" + rs + "}";
+      "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "rope_scaling": )" +
+           rs + "}";
   };
   auto none = parse_config(base("null"), "n.json");
   ASSERT_TRUE(none.is_ok());
@@ -270,7 +272,8 @@ TEST(Config, ModelTypeFallback) {
 TEST(Config, MissingAndInvalidFields) {
   const std::string full = R"("architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2,
     "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100)";
-  expect_error(parse_config("{" + full + "}", "a.json").status(), StatusCode::kCorrupt, {"a.json", "\"hidden_size\"", "missing"});
+  expect_error(parse_config("{" + full + "}", "a.json").status(), StatusCode::kCorrupt,
+               {"a.json", "\"hidden_size\"", "missing"});
   expect_error(parse_config("{" + full + R"(, "hidden_size": "64"})", "b.json").status(), StatusCode::kCorrupt,
                {"b.json", "\"hidden_size\"", "integer"});
   expect_error(parse_config("{" + full + R"(, "hidden_size": 0})", "c.json").status(), StatusCode::kCorrupt,
@@ -293,7 +296,8 @@ TEST(Config, MissingAndInvalidFields) {
                StatusCode::kCorrupt, {"k.json", "rms_norm_eps"});
   expect_error(parse_config(R"({"architectures": [], "hidden_size": 64})", "l.json").status(), StatusCode::kCorrupt,
                {"l.json", "architectures"});
-  expect_error(parse_config(R"({"hidden_size": 64})", "m.json").status(), StatusCode::kCorrupt, {"m.json", "architectures"});
+  expect_error(parse_config(R"({"hidden_size": 64})", "m.json").status(), StatusCode::kCorrupt,
+               {"m.json", "architectures"});
   expect_error(parse_config("{oops", "n.json").status(), StatusCode::kCorrupt, {"n.json", "not valid JSON"});
   expect_error(parse_config("[1]", "o.json").status(), StatusCode::kCorrupt, {"o.json", "not a JSON object"});
   // An integral float is accepted where an integer is expected (some exporters write 4096.0).

@@ -109,7 +109,8 @@ void expect_logits_match(const std::vector<float>& logits, const nlohmann::json&
   for (const auto& tv : rec["top_logits"]) {
     int id = tv[0].get<int>();
     double want = tv[1].get<double>();
-    EXPECT_NEAR(logits[id], want, 1e-3 * std::max(1.0, std::fabs(want))) << what << " " << rec["prompt"].dump() << " id " << id;
+    EXPECT_NEAR(logits[id], want, 1e-3 * std::max(1.0, std::fabs(want)))
+        << what << " " << rec["prompt"].dump() << " id " << id;
   }
   double sum = 0, sum_abs = 0, l2 = 0;
   for (float v : logits) {
@@ -123,7 +124,8 @@ void expect_logits_match(const std::vector<float>& logits, const nlohmann::json&
   EXPECT_NEAR(sum, cs["sum"].get<double>(), 1e-3 * sum_abs) << what;
 }
 
-std::vector<int32_t> greedy(const Model& m, const std::vector<int32_t>& prompt, int max_new, const AdapterPtr& adapter) {
+std::vector<int32_t> greedy(const Model& m, const std::vector<int32_t>& prompt, int max_new,
+                            const AdapterPtr& adapter) {
   EngineConfig ec;
   if (adapter) {
     ec.lora.n_slots = 1;

@@ -43,7 +43,8 @@ class TempDir {
 void expect_error(const Status& s, StatusCode code, std::initializer_list<std::string> needles) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.code(), code) << s.to_string();
-  for (const auto& n : needles) EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
+  for (const auto& n : needles)
+    EXPECT_NE(s.message().find(n), std::string::npos) << "'" << n << "' not in: " << s.message();
 }
 
 const std::string kTinyDir = std::string(LPX_SHARED_DIR) + "/testdata/models/llama-2-tiny-random-hf-derived";
@@ -117,7 +118,8 @@ void write_model(const std::string& dir, const std::string& config_json, const S
   int i = 0;
   for (const auto& [n, s] : specs) {
     const int shard = i % n_shards;
-    const std::string file = "model-0000" + std::to_string(shard + 1) + "-of-0000" + std::to_string(n_shards) + ".safetensors";
+    const std::string file =
+        "model-0000" + std::to_string(shard + 1) + "-of-0000" + std::to_string(n_shards) + ".safetensors";
     ASSERT_TRUE(add_spec(&ws[static_cast<size_t>(shard)], n, s).is_ok());
     index += (i ? ", \"" : "\"") + n + "\": \"" + file + "\"";
     ++i;
@@ -288,7 +290,8 @@ TEST(Weights, MissingTensor) {
   specs = expected_specs(c, DType::kF16, DType::kF32);
   specs.erase("lm_head.weight");
   write_model(d2.path(), kGqaConfig, specs);
-  expect_error(load_weights(d2.path(), c).status(), StatusCode::kNotFound, {d2.file("model.safetensors"), "'lm_head.weight'"});
+  expect_error(load_weights(d2.path(), c).status(), StatusCode::kNotFound,
+               {d2.file("model.safetensors"), "'lm_head.weight'"});
 }
 
 TEST(Weights, WrongShape) {
@@ -297,9 +300,9 @@ TEST(Weights, WrongShape) {
   Specs specs = expected_specs(c, DType::kF16, DType::kF32);
   specs["model.layers.0.self_attn.k_proj.weight"] = {DType::kF16, {32, 32}};  // as if no GQA
   write_model(d.path(), kGqaConfig, specs);
-  expect_error(load_weights(d.path(), c).status(), StatusCode::kCorrupt,
-               {d.file("model.safetensors"), "'model.layers.0.self_attn.k_proj.weight'", "expected [16, 32]",
-                "found [32, 32]"});
+  expect_error(
+      load_weights(d.path(), c).status(), StatusCode::kCorrupt,
+      {d.file("model.safetensors"), "'model.layers.0.self_attn.k_proj.weight'", "expected [16, 32]", "found [32, 32]"});
   TempDir d2;
   specs = expected_specs(c, DType::kF16, DType::kF32);
   specs["model.norm.weight"] = {DType::kF32, {1, 32}};
@@ -349,8 +352,9 @@ TEST(Weights, ShardedCheckpoint) {
   write_model(d2.path(), kGqaConfig, specs, 2);
   auto bad = load_weights(d2.path(), c);
   ASSERT_FALSE(bad.is_ok());
-  expect_error(bad.status(), StatusCode::kCorrupt,
-               {"-of-00002.safetensors", "'model.layers.2.mlp.down_proj.weight'", "expected [32, 48]", "found [48, 32]"});
+  expect_error(
+      bad.status(), StatusCode::kCorrupt,
+      {"-of-00002.safetensors", "'model.layers.2.mlp.down_proj.weight'", "expected [32, 48]", "found [48, 32]"});
 }
 
 TEST(Weights, WeightsOwnTheMapping) {
@@ -365,7 +369,8 @@ TEST(Weights, WeightsOwnTheMapping) {
     copy = *r;  // the original goes out of scope here
   }
   float sum = 0;
-  for (int64_t i = 0; i < copy.layers[0].w_down.numel(); ++i) sum += read_as_f32(copy.layers[0].w_down, static_cast<size_t>(i));
+  for (int64_t i = 0; i < copy.layers[0].w_down.numel(); ++i)
+    sum += read_as_f32(copy.layers[0].w_down, static_cast<size_t>(i));
   EXPECT_TRUE(std::isfinite(sum));
 }
 

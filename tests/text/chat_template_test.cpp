@@ -104,7 +104,8 @@ TEST(ChatTemplateGoldens, AllRecordsMatchJinja2) {
 TEST(ChatTemplate, RenderChatConvenience) {
   auto t = ChatTemplate::parse(
       "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content | trim }}{{ eos_token }}\n{% endfor %}"
-      "{% if add_generation_prompt %}<|assistant|>{% endif %}{% if tools is not none %}[{{ tools | tojson }}]{% endif %}"
+      "{% if add_generation_prompt %}<|assistant|>{% endif %}{% if tools is not none %}[{{ tools | tojson }}]{% endif "
+      "%}"
       "{{ date_string | default('?') }}");
   ASSERT_TRUE(t.is_ok()) << t.status().to_string();
   ojson messages = ojson::parse(R"([{"role":"user","content":"  hi  "},{"role":"assistant","content":"yo"}])");
@@ -135,7 +136,8 @@ TEST(ChatTemplate, StrftimeNowUsesInjectedClock) {
 }
 
 TEST(ChatTemplate, RaiseExceptionIsARenderError) {
-  auto t = ChatTemplate::parse("a\n{% if messages[0].role == 'system' %}{{ raise_exception('No system!') }}{% endif %}b");
+  auto t =
+      ChatTemplate::parse("a\n{% if messages[0].role == 'system' %}{{ raise_exception('No system!') }}{% endif %}b");
   ASSERT_TRUE(t.is_ok());
   auto out = t->render(ojson::parse(R"({"messages":[{"role":"system","content":"x"}]})"));
   ASSERT_FALSE(out.is_ok());
@@ -188,7 +190,8 @@ TEST(ChatTemplate, SandboxLimits) {
   ASSERT_FALSE(out.is_ok());
   EXPECT_NE(out.status().message().find("MAX_RANGE"), std::string::npos) << out.status().message();
 
-  auto doubling = ChatTemplate::parse("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}");
+  auto doubling = ChatTemplate::parse(
+      "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}");
   ASSERT_TRUE(doubling.is_ok());
   out = doubling->render(ojson::object());
   ASSERT_FALSE(out.is_ok());
@@ -209,7 +212,8 @@ TEST(ChatTemplate, ConcurrentRendersShareOneTemplate) {
   auto t = ChatTemplate::parse(read_text(template_path("ortx-qwen3")));
   ASSERT_TRUE(t.is_ok()) << t.status().to_string();
   const ChatTemplate shared = *t;  // copies share the parsed tree
-  ojson ctx = ojson::parse(R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true,"tools":null})");
+  ojson ctx =
+      ojson::parse(R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true,"tools":null})");
   auto reference = shared.render(ctx);
   ASSERT_TRUE(reference.is_ok()) << reference.status().to_string();
   std::vector<std::thread> threads;

@@ -54,11 +54,11 @@ std::string to_hex(const std::string& s) {
   return out;
 }
 
-constexpr const char* kMethods[] = {"isalpha", "isdecimal", "isdigit", "isnumeric", "isalnum",
-                                    "isspace", "islower",   "isupper", "isprintable", "upper",
-                                    "lower",   "title",     "capitalize", "swapcase", "casefold"};
+constexpr const char* kMethods[] = {"isalpha", "isdecimal", "isdigit",    "isnumeric",   "isalnum",
+                                    "isspace", "islower",   "isupper",    "isprintable", "upper",
+                                    "lower",   "title",     "capitalize", "swapcase",    "casefold"};
 constexpr size_t kNumMethods = std::size(kMethods);
-constexpr size_t kPrintable = 8;  // not a Jinja method here: checked through pystr::is_printable
+constexpr size_t kPrintable = 8;    // not a Jinja method here: checked through pystr::is_printable
 constexpr size_t kFirstString = 9;  // the is* columns before it are 0/1
 
 TEST(PyStr, MatchesPythonAcrossScripts) {
@@ -94,8 +94,7 @@ TEST(PyStr, MatchesPythonAcrossScripts) {
       const std::string expected = is_bool ? (want == "1" ? "True" : "False") : want;
       const std::string actual = is_bool ? got[m] : to_hex(got[m]);
       if (actual != expected && ++failures <= 40) {
-        ADD_FAILURE() << "[" << cols[0] << "]." << kMethods[m] << "(): Python " << expected
-                      << ", got " << actual;
+        ADD_FAILURE() << "[" << cols[0] << "]." << kMethods[m] << "(): Python " << expected << ", got " << actual;
       }
     }
   }

@@ -82,8 +82,8 @@ TEST_P(GoldenTest, MatchesHuggingFace) {
     }
     if (enc.ids == ids && enc.tokens != tokens) {
       ok = false;
-      ADD_FAILURE() << dir << " tokens for " << Json(input).dump() << ": got " << Json(enc.tokens).dump()
-                    << " want " << Json(tokens).dump();
+      ADD_FAILURE() << dir << " tokens for " << Json(input).dump() << ": got " << Json(enc.tokens).dump() << " want "
+                    << Json(tokens).dump();
     }
     if (got_special != ids_special) {
       ok = false;
@@ -92,13 +92,13 @@ TEST_P(GoldenTest, MatchesHuggingFace) {
     }
     if (got_decoded != decoded) {
       ok = false;
-      ADD_FAILURE() << dir << " decode for " << Json(input).dump() << ": got " << Json(got_decoded).dump()
-                    << " want " << Json(decoded).dump();
+      ADD_FAILURE() << dir << " decode for " << Json(input).dump() << ": got " << Json(got_decoded).dump() << " want "
+                    << Json(decoded).dump();
     }
     if (got_skip != decoded_skip) {
       ok = false;
-      ADD_FAILURE() << dir << " decode(skip_special) for " << Json(input).dump() << ": got "
-                    << Json(got_skip).dump() << " want " << Json(decoded_skip).dump();
+      ADD_FAILURE() << dir << " decode(skip_special) for " << Json(input).dump() << ": got " << Json(got_skip).dump()
+                    << " want " << Json(decoded_skip).dump();
     }
     if (ok) ++passed;
   }
@@ -163,8 +163,8 @@ TEST_P(LlamaCppVocabTest, MatchesExpectedIds) {
     if (got == expected[i]) {
       ++passed;
     } else {
-      ADD_FAILURE() << c.vocab << " input " << i << " " << Json(inputs[i]).dump() << "\n  want"
-                    << ids_str(expected[i]) << "\n  got " << ids_str(got);
+      ADD_FAILURE() << c.vocab << " input " << i << " " << Json(inputs[i]).dump() << "\n  want" << ids_str(expected[i])
+                    << "\n  got " << ids_str(got);
     }
   }
   EXPECT_EQ(passed, static_cast<int>(inputs.size()));
@@ -187,8 +187,8 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, LlamaCppVocabTest,
 
 // Chat prompts rendered from real templates, tokenized by Hugging Face (add_special_tokens=false).
 TEST(TokenizerParity, RenderedChatPrompts) {
-  auto text = read_file(std::string(LPX_SHARED_DIR) +
-                        "/testdata/chat_templates/tokenized_prompts.hf-tokenizers-0.23.2.jsonl");
+  auto text =
+      read_file(std::string(LPX_SHARED_DIR) + "/testdata/chat_templates/tokenized_prompts.hf-tokenizers-0.23.2.jsonl");
   ASSERT_TRUE(text.is_ok()) << text.status().to_string();
   std::istringstream in(*text);
   std::string line;
@@ -271,8 +271,8 @@ TEST(TokenizerLoad, MissingModelOrVocab) {
 }
 
 TEST(TokenizerLoad, BadMergesAndTypes) {
-  auto r = Tokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})",
-                                "merge.json");
+  auto r =
+      Tokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})", "merge.json");
   ASSERT_FALSE(r.is_ok());
   EXPECT_NE(r.status().message().find("'ab'"), std::string::npos) << r.status().message();
 
@@ -377,7 +377,8 @@ void check_streaming(const Tokenizer& tok, const std::vector<int32_t>& ids, bool
   std::string all;
   for (int32_t id : ids) {
     const std::string piece = dec.push(id);
-    EXPECT_TRUE(utf8::valid(piece)) << label << ": broken UTF-8 piece " << Json(piece).dump(-1, ' ', false, Json::error_handler_t::replace);
+    EXPECT_TRUE(utf8::valid(piece)) << label << ": broken UTF-8 piece "
+                                    << Json(piece).dump(-1, ' ', false, Json::error_handler_t::replace);
     all += piece;
   }
   const std::string tail = dec.flush();
@@ -535,15 +536,42 @@ std::string metaspace_json(const std::string& scheme, bool split) {
                 {"unk_token", "<unk>"},
                 {"byte_fallback", true},
                 {"fuse_unk", true},
-                {"vocab", {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {"<0x21>", 3}, {"▁", 4}, {"h", 5}, {"i", 6},
-                           {"▁h", 7}, {"▁hi", 8}, {"hi", 9}, {"x", 10}}},
+                {"vocab",
+                 {{"<unk>", 0},
+                  {"<s>", 1},
+                  {"</s>", 2},
+                  {"<0x21>", 3},
+                  {"▁", 4},
+                  {"h", 5},
+                  {"i", 6},
+                  {"▁h", 7},
+                  {"▁hi", 8},
+                  {"hi", 9},
+                  {"x", 10}}},
                 {"merges", Json::array({Json::array({"▁", "h"}), Json::array({"▁h", "i"}), Json::array({"h", "i"})})}};
   j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", scheme}, {"split", split}};
   j["decoder"] = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", scheme}, {"split", split}};
-  j["added_tokens"] = Json::array(
-      {{{"id", 1}, {"content", "<s>"}, {"special", true}, {"normalized", false}, {"lstrip", false}, {"rstrip", false}, {"single_word", false}},
-       {{"id", 11}, {"content", "<tool>"}, {"special", false}, {"normalized", false}, {"lstrip", true}, {"rstrip", true}, {"single_word", false}},
-       {{"id", 12}, {"content", "hix"}, {"special", false}, {"normalized", false}, {"lstrip", false}, {"rstrip", false}, {"single_word", true}}});
+  j["added_tokens"] = Json::array({{{"id", 1},
+                                    {"content", "<s>"},
+                                    {"special", true},
+                                    {"normalized", false},
+                                    {"lstrip", false},
+                                    {"rstrip", false},
+                                    {"single_word", false}},
+                                   {{"id", 11},
+                                    {"content", "<tool>"},
+                                    {"special", false},
+                                    {"normalized", false},
+                                    {"lstrip", true},
+                                    {"rstrip", true},
+                                    {"single_word", false}},
+                                   {{"id", 12},
+                                    {"content", "hix"},
+                                    {"special", false},
+                                    {"normalized", false},
+                                    {"lstrip", false},
+                                    {"rstrip", false},
+                                    {"single_word", true}}});
   j["post_processor"] = {{"type", "TemplateProcessing"},
                          {"single", "<s>:0 $A:0"},
                          {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}};
@@ -625,7 +653,7 @@ TEST(Unicode, RepairAndComplete) {
   EXPECT_EQ(utf8::complete_prefix("ab\xF0\x9F\x98\x80"), 6u);
   EXPECT_EQ(unicode::nfc("e\xCC\x81"), "\xC3\xA9");
   EXPECT_EQ(unicode::nfd("\xC3\xA9"), "e\xCC\x81");
-  EXPECT_EQ(unicode::nfkc("\xEF\xAC\x81"), "fi");  // U+FB01 ligature
+  EXPECT_EQ(unicode::nfkc("\xEF\xAC\x81"), "fi");                       // U+FB01 ligature
   EXPECT_EQ(unicode::nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80");  // Hangul L+V -> 가
   EXPECT_EQ(unicode::lowercase("ÀB\xCE\xA3"), "àb\xCF\x83");
 }

@@ -117,7 +117,8 @@ void merge_adapter(TensorMap* tensors, const LoraAdapter& adapter) {
         for (int64_t i = 0; i < mw->in_dim; ++i) {
           double acc = 0.0;
           for (int r = 0; r < mw->rank; ++r)
-            acc += static_cast<double>(mw->b[static_cast<size_t>(o * mw->rank + r)]) * mw->a[static_cast<size_t>(r * mw->in_dim + i)];
+            acc += static_cast<double>(mw->b[static_cast<size_t>(o * mw->rank + r)]) *
+                   mw->a[static_cast<size_t>(r * mw->in_dim + i)];
           w.values[static_cast<size_t>(o * mw->in_dim + i)] += static_cast<float>(mw->scale * acc);
         }
       }

@@ -18,23 +18,23 @@ using StmtPtr = std::unique_ptr<Stmt>;
 using StmtList = std::vector<StmtPtr>;
 
 enum class ExprKind : uint8_t {
-  kConst,      // value
-  kName,       // name
-  kGetattr,    // a.name
-  kGetitem,    // a[b]  (b may be a kSlice)
-  kSlice,      // a:b:c inside a subscript; children may be null
-  kCall,       // callee(args...)
-  kFilter,     // a | name(args...)
-  kTest,       // a is [not] name(args...)
+  kConst,    // value
+  kName,     // name
+  kGetattr,  // a.name
+  kGetitem,  // a[b]  (b may be a kSlice)
+  kSlice,    // a:b:c inside a subscript; children may be null
+  kCall,     // callee(args...)
+  kFilter,   // a | name(args...)
+  kTest,     // a is [not] name(args...)
   kNot,
   kNeg,
   kPos,
-  kBinary,     // op in {+,-,*,/,//,%,**}
+  kBinary,  // op in {+,-,*,/,//,%,**}
   kAnd,
   kOr,
-  kConcat,     // a ~ b ~ c
-  kCompare,    // a op b op c
-  kCondExpr,   // a if cond else b
+  kConcat,    // a ~ b ~ c
+  kCompare,   // a op b op c
+  kCondExpr,  // a if cond else b
   kList,
   kTuple,
   kDict,
@@ -50,15 +50,15 @@ struct CallArgExprs {
 struct Expr {
   ExprKind kind;
   int line = 0;
-  Value value;                  // kConst
-  std::string name;             // kName, kGetattr attribute, kFilter/kTest name, kBinary op
-  ExprPtr a, b, c;              // operands (kGetattr/kGetitem/kFilter/kTest: a = subject; kSlice: a,b,c)
-  std::vector<ExprPtr> items;   // kList/kTuple/kConcat items; kDict keys; kCompare operands (after a)
-  std::vector<ExprPtr> values;  // kDict values
+  Value value;                   // kConst
+  std::string name;              // kName, kGetattr attribute, kFilter/kTest name, kBinary op
+  ExprPtr a, b, c;               // operands (kGetattr/kGetitem/kFilter/kTest: a = subject; kSlice: a,b,c)
+  std::vector<ExprPtr> items;    // kList/kTuple/kConcat items; kDict keys; kCompare operands (after a)
+  std::vector<ExprPtr> values;   // kDict values
   std::vector<std::string> ops;  // kCompare operators ("==", "<", "in", "notin", ...)
-  CallArgExprs call;            // kCall/kFilter/kTest arguments
-  bool negated = false;         // kTest
-  bool known = true;            // kFilter/kTest: name exists (unknown ones inside `if` fail at run time)
+  CallArgExprs call;             // kCall/kFilter/kTest arguments
+  bool negated = false;          // kTest
+  bool known = true;             // kFilter/kTest: name exists (unknown ones inside `if` fail at run time)
 
   Expr(ExprKind k, int l) : kind(k), line(l) {}
 };
@@ -68,15 +68,15 @@ enum class StmtKind : uint8_t {
   kOutput,
   kIf,
   kFor,
-  kSet,        // set target = expr
-  kSetBlock,   // set target %}...{% endset
+  kSet,       // set target = expr
+  kSetBlock,  // set target %}...{% endset
   kMacro,
   kCallBlock,
   kFilterBlock,
   kWith,
   kBreak,
   kContinue,
-  kScope,      // body rendered as-is ({% generation %})
+  kScope,  // body rendered as-is ({% generation %})
 };
 
 // Assignment target: a name, a namespace attribute (ns.attr) or a (nested) tuple of targets.
@@ -99,14 +99,14 @@ struct MacroDef {
 struct Stmt {
   StmtKind kind;
   int line = 0;
-  std::string text;                                     // kData
-  ExprPtr expr;                                         // kOutput, kSet value, kFor iterable, kCallBlock call
-  std::vector<std::pair<ExprPtr, StmtList>> branches;   // kIf (cond, body)...
-  StmtList body;                                        // kFor/kSetBlock/kFilterBlock/kWith/kScope body
-  StmtList else_body;                                   // kIf else, kFor else
-  Target target;                                        // kFor/kSet/kSetBlock
-  ExprPtr loop_filter;                                  // kFor "if" clause
-  bool recursive = false;                               // kFor
+  std::string text;                                    // kData
+  ExprPtr expr;                                        // kOutput, kSet value, kFor iterable, kCallBlock call
+  std::vector<std::pair<ExprPtr, StmtList>> branches;  // kIf (cond, body)...
+  StmtList body;                                       // kFor/kSetBlock/kFilterBlock/kWith/kScope body
+  StmtList else_body;                                  // kIf else, kFor else
+  Target target;                                       // kFor/kSet/kSetBlock
+  ExprPtr loop_filter;                                 // kFor "if" clause
+  bool recursive = false;                              // kFor
   ExprPtr filter;  // kSetBlock/kFilterBlock: filter chain applied to a placeholder (kConst undefined) input
   std::shared_ptr<MacroDef> macro;                      // kMacro, kCallBlock (the caller)
   std::vector<std::pair<Target, ExprPtr>> assignments;  // kWith

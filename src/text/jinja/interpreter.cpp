@@ -30,7 +30,9 @@ void Scope::set(const std::string& name, Value v) {
 // ---------------------------------------------------------------------------------------------
 // Objects
 
-std::string NamespaceObject::repr(Interpreter& in) const { return "<Namespace " + jinja::repr(in, Value::dict(attrs_)) + ">"; }
+std::string NamespaceObject::repr(Interpreter& in) const {
+  return "<Namespace " + jinja::repr(in, Value::dict(attrs_)) + ">";
+}
 
 bool NamespaceObject::get_attr(Interpreter& in, const std::string& name, Value* out) {
   (void)in;
@@ -52,7 +54,9 @@ bool MacroObject::get_attr(Interpreter& in, const std::string& name, Value* out)
     return true;
   }
   if (name == "catch_kwargs" || name == "catch_varargs" || name == "caller") {
-    bool b = name == "catch_kwargs" ? def_->uses_kwargs : name == "catch_varargs" ? def_->uses_varargs : def_->uses_caller;
+    bool b = name == "catch_kwargs"    ? def_->uses_kwargs
+             : name == "catch_varargs" ? def_->uses_varargs
+                                       : def_->uses_caller;
     *out = Value::boolean(b);
     return true;
   }
@@ -124,8 +128,7 @@ Value LoopContext::call(Interpreter& in, CallArgs& args) {
 // ---------------------------------------------------------------------------------------------
 // Interpreter basics
 
-Interpreter::Interpreter(const Program& program, const RenderOptions& options)
-    : program_(program), options_(options) {
+Interpreter::Interpreter(const Program& program, const RenderOptions& options) : program_(program), options_(options) {
   heap_.set_limit(options_.limits.max_allocations);
 }
 
@@ -202,8 +205,8 @@ void Interpreter::emit(std::string& out, std::string_view s) {
 
 void Interpreter::count_iteration() {
   if (++iterations_ > options_.limits.max_loop_iterations) {
-    raise("ResourceExhausted", "template loop iteration limit exceeded (limit " +
-                                   std::to_string(options_.limits.max_loop_iterations) + ")");
+    raise("ResourceExhausted",
+          "template loop iteration limit exceeded (limit " + std::to_string(options_.limits.max_loop_iterations) + ")");
   }
 }
 

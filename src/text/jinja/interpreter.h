@@ -21,8 +21,8 @@ struct RenderLimits {
   size_t max_output_bytes = 64u << 20;
   size_t max_string_bytes = 64u << 20;
   uint64_t max_loop_iterations = 2'000'000;  // total over the render
-  int max_call_depth = 200;                   // nested macro/filter calls
-  size_t max_allocations = 10'000'000;        // containers/objects created
+  int max_call_depth = 200;                  // nested macro/filter calls
+  size_t max_allocations = 10'000'000;       // containers/objects created
 };
 
 struct RenderOptions {

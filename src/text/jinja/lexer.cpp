@@ -295,7 +295,7 @@ class Lexer {
         continue;
       }
       static const char* kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
-                                   "]",  "(",  ")",  "{",  "}",  ">", "<", "=", ".", ":", "|", ",", ";"};
+                                   "]",  "(",  ")",  "{",  "}",  ">",  "<", "=", ".", ":", "|", ",", ";"};
       const char* op = nullptr;
       for (const char* candidate : kOps) {
         if (s_.compare(pos_, std::strlen(candidate), candidate) == 0) {

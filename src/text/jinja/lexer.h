@@ -23,10 +23,10 @@ enum class Tok : uint8_t {
   kBlockBegin,  // {%
   kBlockEnd,    // %}
   kName,
-  kString,      // value is the decoded string
+  kString,  // value is the decoded string
   kInteger,
   kFloat,
-  kOp,          // operator; value holds it ("+", "//", "==", "(", ...)
+  kOp,  // operator; value holds it ("+", "//", "==", "(", ...)
   kEof,
 };
 

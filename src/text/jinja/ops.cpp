@@ -13,8 +13,8 @@ namespace lpx::jinja {
 namespace {
 
 [[noreturn]] void unsupported_operands(const char* op, const Value& a, const Value& b) {
-  raise("TypeError", std::string("unsupported operand type(s) for ") + op + ": '" + type_name(a) + "' and '" +
-                         type_name(b) + "'");
+  raise("TypeError",
+        std::string("unsupported operand type(s) for ") + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
 }
 
 [[noreturn]] void int_overflow() { raise("OverflowError", "integer result too large for this template engine"); }
@@ -123,8 +123,10 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
   const bool two = op.size() == 2;
   if (a.is_number() && b.is_number()) {
     bool fl = a.is_float() || b.is_float();
-    if (o0 == '+') return fl ? Value::floating(a.as_float() + b.as_float()) : Value::integer(checked_add(a.as_int(), b.as_int()));
-    if (o0 == '-') return fl ? Value::floating(a.as_float() - b.as_float()) : Value::integer(checked_sub(a.as_int(), b.as_int()));
+    if (o0 == '+')
+      return fl ? Value::floating(a.as_float() + b.as_float()) : Value::integer(checked_add(a.as_int(), b.as_int()));
+    if (o0 == '-')
+      return fl ? Value::floating(a.as_float() - b.as_float()) : Value::integer(checked_sub(a.as_int(), b.as_int()));
     if (o0 == '*' && !two) {
       return fl ? Value::floating(a.as_float() * b.as_float()) : Value::integer(checked_mul(a.as_int(), b.as_int()));
     }
@@ -588,8 +590,8 @@ std::string percent_format(Interpreter& in, std::string_view fmt, const Value& a
     positional.push_back(args);
     single = true;
     if (args.is_dict()) mapping = args.dict();
-    mapping_like = args.is_dict() || args.is_undefined() ||
-                   (args.is_list() && args.list()->kind != ListKind::kGenerator);
+    mapping_like =
+        args.is_dict() || args.is_undefined() || (args.is_list() && args.list()->kind != ListKind::kGenerator);
   }
   size_t argi = 0;
   bool used_mapping = false;
@@ -705,7 +707,8 @@ std::string percent_format(Interpreter& in, std::string_view fmt, const Value& a
       case 'd':
       case 'i':
       case 'u': {
-        if (!v.is_number()) raise("TypeError", "%" + std::string(1, t) + " format: a real number is required, not " + type_name(v));
+        if (!v.is_number())
+          raise("TypeError", "%" + std::string(1, t) + " format: a real number is required, not " + type_name(v));
         int64_t n = v.is_float() ? static_cast<int64_t>(std::trunc(v.as_float())) : v.as_int();
         Spec isp = sp;
         isp.type = 'd';
@@ -716,7 +719,8 @@ std::string percent_format(Interpreter& in, std::string_view fmt, const Value& a
       case 'x':
       case 'X':
       case 'o': {
-        if (!v.is_integral()) raise("TypeError", "%" + std::string(1, t) + " format: an integer is required, not " + type_name(v));
+        if (!v.is_integral())
+          raise("TypeError", "%" + std::string(1, t) + " format: an integer is required, not " + type_name(v));
         Spec isp = sp;
         isp.type = t;
         isp.precision = -1;

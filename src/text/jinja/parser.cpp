@@ -159,8 +159,7 @@ class Parser {
       out.push_back(std::move(s));
     } else if (name == "extends" || name == "include" || name == "import" || name == "from" || name == "block" ||
                name == "autoescape" || name == "trans" || name == "do") {
-      fail("unsupported tag '" + name + "' (chat templates cannot load other templates or use this extension)",
-           line);
+      fail("unsupported tag '" + name + "' (chat templates cannot load other templates or use this extension)", line);
     } else {
       fail("Encountered unknown tag '" + name + "'.", line);
     }
@@ -418,9 +417,8 @@ class Parser {
     std::vector<std::string> ops;
     std::vector<ExprPtr> operands;
     while (true) {
-      if (cur().type == Tok::kOp &&
-          (cur().value == "==" || cur().value == "!=" || cur().value == "<" || cur().value == "<=" ||
-           cur().value == ">" || cur().value == ">=")) {
+      if (cur().type == Tok::kOp && (cur().value == "==" || cur().value == "!=" || cur().value == "<" ||
+                                     cur().value == "<=" || cur().value == ">" || cur().value == ">=")) {
         ops.push_back(next().value);
         operands.push_back(parse_math1());
       } else if (skip_name("in")) {
@@ -798,8 +796,7 @@ struct Validator {
       case ExprKind::kFilter:
       case ExprKind::kTest:
         if (!e->known && !soft) {
-          fail(std::string("No ") + (e->kind == ExprKind::kFilter ? "filter" : "test") + " named '" + e->name +
-                   "'.",
+          fail(std::string("No ") + (e->kind == ExprKind::kFilter ? "filter" : "test") + " named '" + e->name + "'.",
                e->line);
         }
         break;

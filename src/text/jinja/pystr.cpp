@@ -507,7 +507,7 @@ std::string float_repr(double d) {
   // digits = d0 d1 d2 ...; value = 0.d0d1d2... * 10^(exp10+1)
   std::string out = neg ? "-" : "";
   if (exp10 >= -5 + 1 && exp10 < 16) {  // Python uses fixed notation when -4 <= exp < 16
-    int point = exp10 + 1;             // digits before the decimal point
+    int point = exp10 + 1;              // digits before the decimal point
     if (point <= 0) {
       out += "0.";
       out.append(static_cast<size_t>(-point), '0');

@@ -20,19 +20,19 @@ bool is_ascii(std::string_view s);
 size_t length(std::string_view s);  // number of code points
 
 // Character classes of one code point, as the str method of a one-character string.
-bool is_space(char32_t c);       // str.isspace
-bool is_linebreak(char32_t c);   // str.splitlines boundaries
-bool is_alpha(char32_t c);       // str.isalpha
-bool is_decimal(char32_t c);     // str.isdecimal
-bool is_digit(char32_t c);       // str.isdigit
-bool is_numeric(char32_t c);     // str.isnumeric
-bool is_alnum(char32_t c);       // str.isalnum
-bool is_word(char32_t c);        // regex \w
-bool is_printable(char32_t c);   // str.isprintable (for repr)
-bool is_lower(char32_t c);       // Lowercase property (str.islower)
-bool is_upper(char32_t c);       // Uppercase property (str.isupper)
-bool is_title(char32_t c);       // titlecase letter (Lt)
-bool is_cased(char32_t c);       // Cased property
+bool is_space(char32_t c);      // str.isspace
+bool is_linebreak(char32_t c);  // str.splitlines boundaries
+bool is_alpha(char32_t c);      // str.isalpha
+bool is_decimal(char32_t c);    // str.isdecimal
+bool is_digit(char32_t c);      // str.isdigit
+bool is_numeric(char32_t c);    // str.isnumeric
+bool is_alnum(char32_t c);      // str.isalnum
+bool is_word(char32_t c);       // regex \w
+bool is_printable(char32_t c);  // str.isprintable (for repr)
+bool is_lower(char32_t c);      // Lowercase property (str.islower)
+bool is_upper(char32_t c);      // Uppercase property (str.isupper)
+bool is_title(char32_t c);      // titlecase letter (Lt)
+bool is_cased(char32_t c);      // Cased property
 
 // Full case mappings, as CPython's str methods (lower() applies the final-sigma rule).
 std::string upper(std::string_view s);

@@ -583,9 +583,8 @@ struct JsonWriter {
         entries.reserve(d->items.size());
         for (const auto& kv : d->items) entries.push_back(&kv);
         if (o.sort_keys) {
-          std::stable_sort(entries.begin(), entries.end(), [](const auto* x, const auto* y) {
-            return less_than(x->first, y->first);
-          });
+          std::stable_sort(entries.begin(), entries.end(),
+                           [](const auto* x, const auto* y) { return less_than(x->first, y->first); });
         }
         out.push_back('{');
         bool first = true;

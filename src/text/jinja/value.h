@@ -35,12 +35,12 @@ struct RenderError {
 
 // Details of an Undefined value (why it is undefined); message() matches Jinja2's wording.
 struct UndefinedInfo {
-  std::string hint;             // explicit message, if any
-  std::string name_repr;        // repr() of the missing variable / attribute / key
+  std::string hint;       // explicit message, if any
+  std::string name_repr;  // repr() of the missing variable / attribute / key
   bool has_name = false;
-  bool name_is_str = true;      // false for non-string subscripts ("has no element 5")
-  bool has_obj = false;         // attribute/item of an object
-  std::string obj_type_repr;    // "dict object", "None", "jinja2.utils.Namespace object"
+  bool name_is_str = true;                    // false for non-string subscripts ("has no element 5")
+  bool has_obj = false;                       // attribute/item of an object
+  std::string obj_type_repr;                  // "dict object", "None", "jinja2.utils.Namespace object"
   std::string error_type = "UndefinedError";  // "SecurityError" for blocked attributes
   std::string message() const;
 };
@@ -267,8 +267,8 @@ void append_str(Interpreter& in, std::string& out, const Value& v);
 // JSON conversions. from_json raises when nesting is deeper than max_depth.
 Value from_json(Heap& heap, const nlohmann::ordered_json& j, int max_depth = 512);
 struct JsonDumpOptions {
-  int indent = -1;                   // -1: no indent (None)
-  std::string indent_str;            // used when indent is given as a string
+  int indent = -1;         // -1: no indent (None)
+  std::string indent_str;  // used when indent is given as a string
   bool use_indent_str = false;
   std::string item_sep = ", ";
   std::string key_sep = ": ";

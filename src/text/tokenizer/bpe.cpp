@@ -10,8 +10,10 @@ Status build_bpe(const Ctx& ctx, const Json& j, CapturedModel& cap, BpeModel* m)
   if (!j.is_object()) return ctx.bad(where, "\"model\" must be an object");
   std::string type = type_of(j);
   if (type.empty()) {
-    if (j.contains("merges")) type = "BPE";
-    else return ctx.bad(where, "model without a \"type\"");
+    if (j.contains("merges"))
+      type = "BPE";
+    else
+      return ctx.bad(where, "model without a \"type\"");
   }
   if (type != "BPE") {
     return ctx.unsupported_here(where + ".type", "model type '" + type + "' is not supported (only BPE)");
@@ -41,8 +43,10 @@ Status build_bpe(const Ctx& ctx, const Json& j, CapturedModel& cap, BpeModel* m)
 
   const std::string unk = get_string(j, "unk_token", "");
   if (!unk.empty()) {
-    if (auto id = m->find(unk)) m->unk_id = *id;
-    else LPX_LOG_WARN(ctx.name + ": model.unk_token '" + unk + "' is not in the vocab; unknown characters are dropped");
+    if (auto id = m->find(unk))
+      m->unk_id = *id;
+    else
+      LPX_LOG_WARN(ctx.name + ": model.unk_token '" + unk + "' is not in the vocab; unknown characters are dropped");
   }
   m->fuse_unk = get_bool(j, "fuse_unk", false);
   m->byte_fallback = get_bool(j, "byte_fallback", false);
@@ -75,8 +79,9 @@ Status build_bpe(const Ctx& ctx, const Json& j, CapturedModel& cap, BpeModel* m)
       const size_t sp = line.find(' ');
       if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos) {
         return ctx.bad(where + ".merges[" + std::to_string(r) + "]",
-                       "merge \"" + line + "\" is not two tokens separated by one space (a vocab token "
-                       "containing a space must use the [\"a\", \"b\"] form)");
+                       "merge \"" + line +
+                           "\" is not two tokens separated by one space (a vocab token "
+                           "containing a space must use the [\"a\", \"b\"] form)");
       }
       a = std::string_view(line).substr(0, sp);
       b = std::string_view(line).substr(sp + 1);
@@ -85,13 +90,18 @@ Status build_bpe(const Ctx& ctx, const Json& j, CapturedModel& cap, BpeModel* m)
       b = cap.merges[r].second;
     }
     const auto ia = m->find(a);
-    if (!ia) return ctx.bad(where + ".merges[" + std::to_string(r) + "]", "merge token '" + std::string(a) + "' is not in the vocab");
+    if (!ia)
+      return ctx.bad(where + ".merges[" + std::to_string(r) + "]",
+                     "merge token '" + std::string(a) + "' is not in the vocab");
     const auto ib = m->find(b);
-    if (!ib) return ctx.bad(where + ".merges[" + std::to_string(r) + "]", "merge token '" + std::string(b) + "' is not in the vocab");
+    if (!ib)
+      return ctx.bad(where + ".merges[" + std::to_string(r) + "]",
+                     "merge token '" + std::string(b) + "' is not in the vocab");
     joined.assign(a);
     joined.append(b.substr(std::min(prefix_len, b.size())));
     const auto ij = m->find(joined);
-    if (!ij) return ctx.bad(where + ".merges[" + std::to_string(r) + "]", "merged token '" + joined + "' is not in the vocab");
+    if (!ij)
+      return ctx.bad(where + ".merges[" + std::to_string(r) + "]", "merged token '" + joined + "' is not in the vocab");
     m->merges.insert(*ia, *ib, static_cast<int32_t>(r), *ij);
   }
   m->init_metaspace_split();

@@ -20,8 +20,10 @@ Result<std::unique_ptr<Decoder>> build_decoder(const Ctx& ctx, const std::string
     auto d = std::make_unique<MetaspaceDecoder>();
     d->replacement = get_string(j, "replacement", d->replacement);
     const std::string scheme = get_string(j, "prepend_scheme", "");
-    if (!scheme.empty()) d->prepend = scheme != "never";
-    else d->prepend = get_bool(j, "add_prefix_space", true);
+    if (!scheme.empty())
+      d->prepend = scheme != "never";
+    else
+      d->prepend = get_bool(j, "add_prefix_space", true);
     return std::unique_ptr<Decoder>(std::move(d));
   }
   if (type == "Replace") {

@@ -124,9 +124,8 @@ class StripDecoder final : public Decoder {
     for (auto& t : tokens) {
       size_t b = 0, e = t.size();
       for (size_t k = 0; k < start && t.compare(b, content.size(), content) == 0 && b < e; ++k) b += content.size();
-      for (size_t k = 0; k < stop && e >= b + content.size() &&
-                         t.compare(e - content.size(), content.size(), content) == 0;
-           ++k) {
+      for (size_t k = 0;
+           k < stop && e >= b + content.size() && t.compare(e - content.size(), content.size(), content) == 0; ++k) {
         e -= content.size();
       }
       t = t.substr(b, e - b);

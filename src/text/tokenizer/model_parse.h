@@ -44,9 +44,12 @@ class TokenizerSax {
         cap_.merge_is_line.push_back(1);
         return true;
       }
-      if (pair_parts_ == 0) cap_.merges.back().first = std::move(v);
-      else if (pair_parts_ == 1) cap_.merges.back().second = std::move(v);
-      else return fail_merge();
+      if (pair_parts_ == 0)
+        cap_.merges.back().first = std::move(v);
+      else if (pair_parts_ == 1)
+        cap_.merges.back().second = std::move(v);
+      else
+        return fail_merge();
       ++pair_parts_;
       return true;
     }

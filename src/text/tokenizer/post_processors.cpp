@@ -18,8 +18,10 @@ Status build_post_processor(const Ctx& ctx, const std::string& where, const Json
         // Compose: wrap the current template's sequence with the inner template.
         std::vector<TemplateItem> composed;
         for (auto& item : inner.single) {
-          if (item.is_sequence) composed.insert(composed.end(), pp->single.begin(), pp->single.end());
-          else composed.push_back(item);
+          if (item.is_sequence)
+            composed.insert(composed.end(), pp->single.begin(), pp->single.end());
+          else
+            composed.push_back(item);
         }
         pp->single = std::move(composed);
       }
@@ -43,7 +45,8 @@ Status build_post_processor(const Ctx& ctx, const std::string& where, const Json
     }
     auto add_special = [&](const std::string& id) -> Status {
       auto it = specials.find(id);
-      if (it == specials.end()) return ctx.bad(where + ".single", "special token '" + id + "' is missing from special_tokens");
+      if (it == specials.end())
+        return ctx.bad(where + ".single", "special token '" + id + "' is missing from special_tokens");
       pp->single.push_back(it->second);
       return Status::ok();
     };

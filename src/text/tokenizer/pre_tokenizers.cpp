@@ -34,9 +34,7 @@ void split_piece(Piece&& piece, const std::vector<std::pair<size_t, size_t>>& ma
       for (const auto& g : segs)
         if (!g.is_match) res.push_back(g);
       break;
-    case SplitBehavior::kIsolated:
-      res = segs;
-      break;
+    case SplitBehavior::kIsolated: res = segs; break;
     case SplitBehavior::kMergedWithPrevious: {
       bool prev_match = false;
       for (const auto& g : segs) {
@@ -86,8 +84,7 @@ void split_piece(Piece&& piece, const std::vector<std::pair<size_t, size_t>>& ma
   }
 }
 
-std::unique_ptr<PatternSplitPreTokenizer> regex_splitter(const char* pattern, SplitBehavior behavior,
-                                                         bool invert) {
+std::unique_ptr<PatternSplitPreTokenizer> regex_splitter(const char* pattern, SplitBehavior behavior, bool invert) {
   auto p = std::make_unique<PatternSplitPreTokenizer>();
   std::string err;
   p->pattern.regex = Regex::compile(pattern, &err);
@@ -103,7 +100,8 @@ Result<std::unique_ptr<PreTokenizer>> build_pre_tokenizer(const Ctx& ctx, const 
     const Json& list = j.at("pretokenizers");
     if (!list.is_array()) return ctx.bad(where, "\"pretokenizers\" must be an array");
     for (size_t i = 0; i < list.size(); ++i) {
-      LPX_ASSIGN_OR_RETURN(auto p, build_pre_tokenizer(ctx, where + ".pretokenizers[" + std::to_string(i) + "]", list[i]));
+      LPX_ASSIGN_OR_RETURN(auto p,
+                           build_pre_tokenizer(ctx, where + ".pretokenizers[" + std::to_string(i) + "]", list[i]));
       seq->items.push_back(std::move(p));
     }
     return std::unique_ptr<PreTokenizer>(std::move(seq));
@@ -130,11 +128,17 @@ Result<std::unique_ptr<PreTokenizer>> build_pre_tokenizer(const Ctx& ctx, const 
     p->replacement = get_string(j, "replacement", p->replacement);
     if (p->replacement.empty()) return ctx.bad(where, "empty Metaspace replacement");
     const std::string scheme = get_string(j, "prepend_scheme", "");
-    if (scheme == "always") p->scheme = MetaspacePreTokenizer::kAlways;
-    else if (scheme == "first") p->scheme = MetaspacePreTokenizer::kFirst;
-    else if (scheme == "never") p->scheme = MetaspacePreTokenizer::kNever;
-    else if (!scheme.empty()) return ctx.bad(where, "unknown prepend_scheme '" + scheme + "'");
-    else p->scheme = get_bool(j, "add_prefix_space", true) ? MetaspacePreTokenizer::kAlways : MetaspacePreTokenizer::kNever;
+    if (scheme == "always")
+      p->scheme = MetaspacePreTokenizer::kAlways;
+    else if (scheme == "first")
+      p->scheme = MetaspacePreTokenizer::kFirst;
+    else if (scheme == "never")
+      p->scheme = MetaspacePreTokenizer::kNever;
+    else if (!scheme.empty())
+      return ctx.bad(where, "unknown prepend_scheme '" + scheme + "'");
+    else
+      p->scheme =
+          get_bool(j, "add_prefix_space", true) ? MetaspacePreTokenizer::kAlways : MetaspacePreTokenizer::kNever;
     p->split = get_bool(j, "split", true);
     return std::unique_ptr<PreTokenizer>(std::move(p));
   }
@@ -150,7 +154,8 @@ Result<std::unique_ptr<PreTokenizer>> build_pre_tokenizer(const Ctx& ctx, const 
     return std::unique_ptr<PreTokenizer>(regex_splitter("\\s", SplitBehavior::kRemoved, false));
   }
   if (type == "Punctuation") {
-    LPX_ASSIGN_OR_RETURN(SplitBehavior b, parse_behavior(ctx, where + ".behavior", get_string(j, "behavior", "Isolated")));
+    LPX_ASSIGN_OR_RETURN(SplitBehavior b,
+                         parse_behavior(ctx, where + ".behavior", get_string(j, "behavior", "Isolated")));
     return std::unique_ptr<PreTokenizer>(regex_splitter(kPunctuationClass, b, false));
   }
   if (type == "BertPreTokenizer") {

@@ -148,8 +148,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
   }
 };
 
-std::unique_ptr<PatternSplitPreTokenizer> regex_splitter(const char* pattern, SplitBehavior behavior,
-                                                         bool invert);
+std::unique_ptr<PatternSplitPreTokenizer> regex_splitter(const char* pattern, SplitBehavior behavior, bool invert);
 
 // Rust's char::is_ascii_punctuation || Unicode punctuation (P*).
 constexpr const char* kPunctuationClass = "[\\p{P}!-/:-@\\[-`{-~]";

@@ -74,10 +74,17 @@ std::string html_escape(std::string_view s) {
 }
 
 std::string html_unescape(const std::string& s) {
-  static const std::unordered_map<std::string, std::string> kEntities = {
-      {"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"}, {"nbsp", "\xC2\xA0"},
-      {"copy", "\xC2\xA9"}, {"reg", "\xC2\xAE"}, {"hellip", "\xE2\x80\xA6"}, {"mdash", "\xE2\x80\x94"},
-      {"ndash", "\xE2\x80\x93"}};
+  static const std::unordered_map<std::string, std::string> kEntities = {{"amp", "&"},
+                                                                         {"lt", "<"},
+                                                                         {"gt", ">"},
+                                                                         {"quot", "\""},
+                                                                         {"apos", "'"},
+                                                                         {"nbsp", "\xC2\xA0"},
+                                                                         {"copy", "\xC2\xA9"},
+                                                                         {"reg", "\xC2\xAE"},
+                                                                         {"hellip", "\xE2\x80\xA6"},
+                                                                         {"mdash", "\xE2\x80\x94"},
+                                                                         {"ndash", "\xE2\x80\x93"}};
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '&') {
@@ -210,7 +217,8 @@ double round_half_even_decimal(double x, int64_t ndigits) {
 }
 
 void fill_dict(Interpreter& in, Dict* d, CallArgs& a, const char* fname) {
-  if (a.args.size() > 1) raise("TypeError", std::string(fname) + " expected at most 1 argument, got " + std::to_string(a.args.size()));
+  if (a.args.size() > 1)
+    raise("TypeError", std::string(fname) + " expected at most 1 argument, got " + std::to_string(a.args.size()));
   if (!a.args.empty()) {
     const Value& src = a.args[0];
     if (src.is_dict()) {
@@ -218,7 +226,9 @@ void fill_dict(Interpreter& in, Dict* d, CallArgs& a, const char* fname) {
     } else {
       for (const Value& item : in.iterate(src)) {
         std::vector<Value> kv = in.iterate(item);
-        if (kv.size() != 2) raise("ValueError", "dictionary update sequence element has length " + std::to_string(kv.size()) + "; 2 is required");
+        if (kv.size() != 2)
+          raise("ValueError",
+                "dictionary update sequence element has length " + std::to_string(kv.size()) + "; 2 is required");
         d->set(kv[0], kv[1]);
       }
     }

@@ -212,8 +212,10 @@ Value f_indent(Interpreter& in, const Value& v, CallArgs& a) {
   bool blank = p.bool_or(2, false);
   // Jinja does `s += "\n"` on the raw value before splitlines().
   if (v.is_undefined()) fail_undefined(v);
-  if (v.is_list() && v.list()->kind == ListKind::kList) raise("AttributeError", "'list' object has no attribute 'splitlines'");
-  if (v.is_list() && v.list()->kind == ListKind::kTuple) raise("TypeError", "can only concatenate tuple (not \"str\") to tuple");
+  if (v.is_list() && v.list()->kind == ListKind::kList)
+    raise("AttributeError", "'list' object has no attribute 'splitlines'");
+  if (v.is_list() && v.list()->kind == ListKind::kTuple)
+    raise("TypeError", "can only concatenate tuple (not \"str\") to tuple");
   if (!v.is_string()) raise("TypeError", "unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
   std::string s = v.str() + "\n";
   std::vector<std::string> lines = pystr::splitlines(s, false);
@@ -300,7 +302,8 @@ Value f_length(Interpreter&, const Value& v, CallArgs&) {
   int64_t n;
   if (length_of(v, &n)) return Value::integer(n);
   if (v.is_object()) {
-    if (auto* loop = dynamic_cast<LoopContext*>(v.object())) return Value::integer(static_cast<int64_t>(loop->items.size()));
+    if (auto* loop = dynamic_cast<LoopContext*>(v.object()))
+      return Value::integer(static_cast<int64_t>(loop->items.size()));
   }
   raise("TypeError", "object of type '" + type_name(v) + "' has no len()");
 }
@@ -331,7 +334,8 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& a) {
     }
     if (!has_attr) raise("FilterArgumentError", "map requires a filter argument");
     std::vector<Value> parts = attr_parts(attribute);
-    for (const Value& item : items) out.push_back(attr_get(in, item, parts, has_def && !def.is_none() ? &def : nullptr));
+    for (const Value& item : items)
+      out.push_back(attr_get(in, item, parts, has_def && !def.is_none() ? &def : nullptr));
     return generator(in, std::move(out));
   }
   std::string name = to_str(in, a.args[0]);
@@ -592,7 +596,9 @@ Value f_sum(Interpreter& in, const Value& v, CallArgs& a) {
 Value f_title(Interpreter& in, const Value& v, CallArgs&) {
   std::u32string u = pystr::decode(soft_str(in, v));
   std::string out;
-  auto is_sep = [](char32_t c) { return pystr::is_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<'; };
+  auto is_sep = [](char32_t c) {
+    return pystr::is_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+  };
   size_t i = 0;
   while (i < u.size()) {
     size_t j = i;

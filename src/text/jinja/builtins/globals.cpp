@@ -121,8 +121,8 @@ Value g_strftime_now(Interpreter& in, CallArgs& a) {
   Params p(a, "strftime_now", {"format"});
   p.require(0);
   std::string fmt = need_str(p.get(0), "strftime() argument 1");
-  std::time_t t = in.options().now_unix_seconds ? static_cast<std::time_t>(*in.options().now_unix_seconds)
-                                                 : std::time(nullptr);
+  std::time_t t =
+      in.options().now_unix_seconds ? static_cast<std::time_t>(*in.options().now_unix_seconds) : std::time(nullptr);
   std::tm tm{};
   if (in.options().utc) {
     gmtime_r(&t, &tm);
@@ -150,15 +150,20 @@ Value g_lipsum(Interpreter&, CallArgs&) { unsupported("lipsum()"); }
 bool make_global(Interpreter& in, const std::string& name, Value* out) {
   using Fn = Value (*)(Interpreter&, CallArgs&);
   static const std::unordered_map<std::string, Fn> kGlobals = {
-      {"range", builtin::g_range},     {"dict", builtin::g_dict},
-      {"namespace", builtin::g_namespace}, {"joiner", builtin::g_joiner},
-      {"cycler", builtin::g_cycler},   {"raise_exception", builtin::g_raise_exception},
-      {"strftime_now", builtin::g_strftime_now}, {"lipsum", builtin::g_lipsum},
+      {"range", builtin::g_range},
+      {"dict", builtin::g_dict},
+      {"namespace", builtin::g_namespace},
+      {"joiner", builtin::g_joiner},
+      {"cycler", builtin::g_cycler},
+      {"raise_exception", builtin::g_raise_exception},
+      {"strftime_now", builtin::g_strftime_now},
+      {"lipsum", builtin::g_lipsum},
   };
   auto it = kGlobals.find(name);
   if (it == kGlobals.end()) return false;
   Fn fn = it->second;
-  *out = Value::object(in.heap().make<NativeFunction>(name, [fn](Interpreter& inner, CallArgs& a) { return fn(inner, a); }));
+  *out = Value::object(
+      in.heap().make<NativeFunction>(name, [fn](Interpreter& inner, CallArgs& a) { return fn(inner, a); }));
   return true;
 }
 

@@ -41,8 +41,7 @@ std::optional<int64_t> opt_index(const Params& p, size_t i) {
 template <typename Receiver>
 struct Method {
   // Null for a known method this implementation refuses (UnsupportedError).
-  Value (*fn)(Interpreter& in, Receiver self, const std::string& name, const std::string& fn,
-              CallArgs& a);
+  Value (*fn)(Interpreter& in, Receiver self, const std::string& name, const std::string& fn, CallArgs& a);
   bool mutating;
 };
 template <typename Receiver>
@@ -63,16 +62,14 @@ std::optional<std::string> chars_arg(const Params& p, size_t i, const std::strin
 }
 
 // strip, lstrip, rstrip
-Value s_strip(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn,
-              CallArgs& a) {
+Value s_strip(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"chars"});
   if (p.given(0) && !p.get(0).is_string()) raise("TypeError", name + " arg must be None or str");
   return in.str(pystr::strip(s, chars_arg(p, 0, fn), name != "rstrip", name != "lstrip"));
 }
 
 // split, rsplit
-Value s_split(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn,
-              CallArgs& a) {
+Value s_split(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"sep", "maxsplit"});
   if (p.given(0) && !p.get(0).is_string()) raise("TypeError", "must be str or None, not " + type_name(p.get(0)));
   std::optional<std::string> sep = chars_arg(p, 0, fn);
@@ -86,8 +83,7 @@ Value s_split(Interpreter& in, const std::string& s, const std::string& name, co
 }
 
 // splitlines
-Value s_splitlines(Interpreter& in, const std::string& s, const std::string&, const std::string& fn,
-                   CallArgs& a) {
+Value s_splitlines(Interpreter& in, const std::string& s, const std::string&, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"keepends"});
   std::vector<Value> items;
   for (auto& part : pystr::splitlines(s, p.bool_or(0, false))) items.push_back(Value::string(std::move(part)));
@@ -95,8 +91,8 @@ Value s_splitlines(Interpreter& in, const std::string& s, const std::string&, co
 }
 
 // startswith, endswith
-Value s_starts_ends_with(Interpreter&, const std::string& s, const std::string& name,
-                         const std::string& fn, CallArgs& a) {
+Value s_starts_ends_with(Interpreter&, const std::string& s, const std::string& name, const std::string& fn,
+                         CallArgs& a) {
   Params p(a, fn, {"prefix", "start", "end"});
   p.require(0);
   std::vector<std::string> candidates;
@@ -127,8 +123,7 @@ Value s_starts_ends_with(Interpreter&, const std::string& s, const std::string& 
 }
 
 // replace
-Value s_replace(Interpreter& in, const std::string& s, const std::string&, const std::string& fn,
-                CallArgs& a) {
+Value s_replace(Interpreter& in, const std::string& s, const std::string&, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"old", "new", "count"});
   p.require(0);
   p.require(1);
@@ -139,44 +134,37 @@ Value s_replace(Interpreter& in, const std::string& s, const std::string&, const
 }
 
 // upper
-Value s_upper(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-              CallArgs&) {
+Value s_upper(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs&) {
   return in.str(pystr::upper(s));
 }
 
 // lower
-Value s_lower(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-              CallArgs&) {
+Value s_lower(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs&) {
   return in.str(pystr::lower(s));
 }
 
 // casefold
-Value s_casefold(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-                 CallArgs&) {
+Value s_casefold(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs&) {
   return in.str(pystr::casefold(s));
 }
 
 // title
-Value s_title(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-              CallArgs&) {
+Value s_title(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs&) {
   return in.str(pystr::title(s));
 }
 
 // capitalize
-Value s_capitalize(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-                   CallArgs&) {
+Value s_capitalize(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs&) {
   return in.str(pystr::capitalize(s));
 }
 
 // swapcase
-Value s_swapcase(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-                 CallArgs&) {
+Value s_swapcase(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs&) {
   return in.str(pystr::swapcase(s));
 }
 
 // find, rfind, index, rindex, count
-Value s_find(Interpreter&, const std::string& s, const std::string& name, const std::string& fn,
-             CallArgs& a) {
+Value s_find(Interpreter&, const std::string& s, const std::string& name, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"sub", "start", "end"});
   p.require(0);
   if (!p.get(0).is_string()) raise("TypeError", "must be str, not " + type_name(p.get(0)));
@@ -189,21 +177,20 @@ Value s_find(Interpreter&, const std::string& s, const std::string& name, const 
 }
 
 // format
-Value s_format(Interpreter& in, const std::string& s, const std::string&, const std::string&,
-               CallArgs& a) {
+Value s_format(Interpreter& in, const std::string& s, const std::string&, const std::string&, CallArgs& a) {
   return in.str(str_format(in, s, a));
 }
 
 // join
-Value s_join(Interpreter& in, const std::string& s, const std::string&, const std::string& fn,
-             CallArgs& a) {
+Value s_join(Interpreter& in, const std::string& s, const std::string&, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"iterable"});
   p.require(0);
   std::vector<Value> items = in.iterate(p.get(0));
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {
     if (!items[i].is_string()) {
-      raise("TypeError", "sequence item " + std::to_string(i) + ": expected str instance, " + type_name(items[i]) + " found");
+      raise("TypeError",
+            "sequence item " + std::to_string(i) + ": expected str instance, " + type_name(items[i]) + " found");
     }
     if (i > 0) out += s;
     out += items[i].str();
@@ -213,8 +200,7 @@ Value s_join(Interpreter& in, const std::string& s, const std::string&, const st
 }
 
 // center, ljust, rjust
-Value s_pad(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn,
-            CallArgs& a) {
+Value s_pad(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"width", "fillchar"});
   p.require(0);
   int64_t width = p.int_or(0, 0);
@@ -229,8 +215,7 @@ Value s_pad(Interpreter& in, const std::string& s, const std::string& name, cons
 }
 
 // zfill
-Value s_zfill(Interpreter& in, const std::string& s, const std::string&, const std::string& fn,
-              CallArgs& a) {
+Value s_zfill(Interpreter& in, const std::string& s, const std::string&, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"width"});
   p.require(0);
   int64_t width = p.int_or(0, 0);
@@ -243,8 +228,7 @@ Value s_zfill(Interpreter& in, const std::string& s, const std::string&, const s
 }
 
 // partition, rpartition
-Value s_partition(Interpreter& in, const std::string& s, const std::string& name,
-                  const std::string& fn, CallArgs& a) {
+Value s_partition(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"sep"});
   p.require(0);
   const std::string& sep = need_str(p.get(0), fn + "() arg");
@@ -258,21 +242,22 @@ Value s_partition(Interpreter& in, const std::string& s, const std::string& name
 }
 
 // removeprefix, removesuffix
-Value s_remove_affix(Interpreter& in, const std::string& s, const std::string& name,
-                     const std::string& fn, CallArgs& a) {
+Value s_remove_affix(Interpreter& in, const std::string& s, const std::string& name, const std::string& fn,
+                     CallArgs& a) {
   Params p(a, fn, {"affix"});
   p.require(0);
   const std::string& x = need_str(p.get(0), fn + "() arg");
-  if (name == "removeprefix" && s.compare(0, x.size(), x) == 0 && s.size() >= x.size()) return in.str(s.substr(x.size()));
-  if (name == "removesuffix" && !x.empty() && s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0) {
+  if (name == "removeprefix" && s.compare(0, x.size(), x) == 0 && s.size() >= x.size())
+    return in.str(s.substr(x.size()));
+  if (name == "removesuffix" && !x.empty() && s.size() >= x.size() &&
+      s.compare(s.size() - x.size(), x.size(), x) == 0) {
     return in.str(s.substr(0, s.size() - x.size()));
   }
   return in.str(s);
 }
 
 // isalnum, isalpha, isascii, isdecimal, isdigit, islower, isnumeric, isspace, isupper
-Value s_is_class(Interpreter&, const std::string& s, const std::string& name, const std::string& fn,
-                 CallArgs& a) {
+Value s_is_class(Interpreter&, const std::string& s, const std::string& name, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {});
   std::u32string u = pystr::decode(s);
   if (name == "islower") return Value::boolean(pystr::islower(s));
@@ -356,8 +341,7 @@ const MethodTable<const std::string&>& str_methods() {
 // list and tuple (a tuple reaches only count and index)
 
 // count
-Value l_count(Interpreter&, const Value& self, const std::string&, const std::string& fn,
-              CallArgs& a) {
+Value l_count(Interpreter&, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"value"});
   p.require(0);
@@ -367,8 +351,7 @@ Value l_count(Interpreter&, const Value& self, const std::string&, const std::st
 }
 
 // index
-Value l_index(Interpreter& in, const Value& self, const std::string&, const std::string& fn,
-              CallArgs& a) {
+Value l_index(Interpreter& in, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"value", "start", "stop"});
   p.require(0);
@@ -384,15 +367,13 @@ Value l_index(Interpreter& in, const Value& self, const std::string&, const std:
 }
 
 // copy
-Value l_copy(Interpreter& in, const Value& self, const std::string&, const std::string&,
-             CallArgs&) {
+Value l_copy(Interpreter& in, const Value& self, const std::string&, const std::string&, CallArgs&) {
   List* l = self.list();
   return in.new_list(l->items);
 }
 
 // append
-Value l_append(Interpreter& in, const Value& self, const std::string&, const std::string& fn,
-               CallArgs& a) {
+Value l_append(Interpreter& in, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"object"});
   p.require(0);
@@ -402,8 +383,7 @@ Value l_append(Interpreter& in, const Value& self, const std::string&, const std
 }
 
 // extend
-Value l_extend(Interpreter& in, const Value& self, const std::string&, const std::string& fn,
-               CallArgs& a) {
+Value l_extend(Interpreter& in, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"iterable"});
   p.require(0);
@@ -414,8 +394,7 @@ Value l_extend(Interpreter& in, const Value& self, const std::string&, const std
 }
 
 // insert
-Value l_insert(Interpreter&, const Value& self, const std::string&, const std::string& fn,
-               CallArgs& a) {
+Value l_insert(Interpreter&, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"index", "object"});
   p.require(0);
@@ -429,8 +408,7 @@ Value l_insert(Interpreter&, const Value& self, const std::string&, const std::s
 }
 
 // pop
-Value l_pop(Interpreter&, const Value& self, const std::string&, const std::string& fn,
-            CallArgs& a) {
+Value l_pop(Interpreter&, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"index"});
   if (l->items.empty()) raise("IndexError", "pop from empty list");
@@ -444,8 +422,7 @@ Value l_pop(Interpreter&, const Value& self, const std::string&, const std::stri
 }
 
 // remove
-Value l_remove(Interpreter&, const Value& self, const std::string&, const std::string& fn,
-               CallArgs& a) {
+Value l_remove(Interpreter&, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"value"});
   p.require(0);
@@ -459,8 +436,7 @@ Value l_remove(Interpreter&, const Value& self, const std::string&, const std::s
 }
 
 // reverse
-Value l_reverse(Interpreter&, const Value& self, const std::string&, const std::string&,
-                CallArgs&) {
+Value l_reverse(Interpreter&, const Value& self, const std::string&, const std::string&, CallArgs&) {
   List* l = self.list();
   std::reverse(l->items.begin(), l->items.end());
   return Value::none();
@@ -474,8 +450,7 @@ Value l_clear(Interpreter&, const Value& self, const std::string&, const std::st
 }
 
 // sort
-Value l_sort(Interpreter& in, const Value& self, const std::string&, const std::string& fn,
-             CallArgs& a) {
+Value l_sort(Interpreter& in, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   List* l = self.list();
   Params p(a, fn, {"key", "reverse"});
   std::vector<Value> keys;
@@ -494,17 +469,10 @@ Value l_sort(Interpreter& in, const Value& self, const std::string&, const std::
 
 const MethodTable<const Value&>& list_methods() {
   static const MethodTable<const Value&> kTable = {
-      {"append", {l_append, true}},
-      {"clear", {l_clear, true}},
-      {"copy", {l_copy, false}},
-      {"count", {l_count, false}},
-      {"extend", {l_extend, true}},
-      {"index", {l_index, false}},
-      {"insert", {l_insert, true}},
-      {"pop", {l_pop, true}},
-      {"remove", {l_remove, true}},
-      {"reverse", {l_reverse, true}},
-      {"sort", {l_sort, true}},
+      {"append", {l_append, true}},   {"clear", {l_clear, true}},   {"copy", {l_copy, false}},
+      {"count", {l_count, false}},    {"extend", {l_extend, true}}, {"index", {l_index, false}},
+      {"insert", {l_insert, true}},   {"pop", {l_pop, true}},       {"remove", {l_remove, true}},
+      {"reverse", {l_reverse, true}}, {"sort", {l_sort, true}},
   };
   return kTable;
 }
@@ -513,8 +481,7 @@ const MethodTable<const Value&>& list_methods() {
 // dict
 
 // get
-Value d_get(Interpreter&, const Value& self, const std::string&, const std::string& fn,
-            CallArgs& a) {
+Value d_get(Interpreter&, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   Dict* d = self.dict();
   Params p(a, fn, {"key", "default"});
   p.require(0);
@@ -523,8 +490,7 @@ Value d_get(Interpreter&, const Value& self, const std::string&, const std::stri
 }
 
 // items, keys, values
-Value d_views(Interpreter& in, const Value& self, const std::string& name, const std::string& fn,
-              CallArgs& a) {
+Value d_views(Interpreter& in, const Value& self, const std::string& name, const std::string& fn, CallArgs& a) {
   Dict* d = self.dict();
   Params p(a, fn, {});
   std::vector<Value> items;
@@ -541,8 +507,7 @@ Value d_views(Interpreter& in, const Value& self, const std::string& name, const
 }
 
 // copy
-Value d_copy(Interpreter& in, const Value& self, const std::string&, const std::string&,
-             CallArgs&) {
+Value d_copy(Interpreter& in, const Value& self, const std::string&, const std::string&, CallArgs&) {
   Dict* d = self.dict();
   Dict* c = in.heap().new_dict();
   for (const auto& kv : d->items) c->set(kv.first, kv.second);
@@ -550,8 +515,7 @@ Value d_copy(Interpreter& in, const Value& self, const std::string&, const std::
 }
 
 // fromkeys
-Value d_fromkeys(Interpreter& in, const Value&, const std::string&, const std::string& fn,
-                 CallArgs& a) {
+Value d_fromkeys(Interpreter& in, const Value&, const std::string&, const std::string& fn, CallArgs& a) {
   Params p(a, fn, {"iterable", "value"});
   p.require(0);
   Dict* c = in.heap().new_dict();
@@ -560,8 +524,7 @@ Value d_fromkeys(Interpreter& in, const Value&, const std::string&, const std::s
 }
 
 // pop
-Value d_pop(Interpreter& in, const Value& self, const std::string&, const std::string& fn,
-            CallArgs& a) {
+Value d_pop(Interpreter& in, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   Dict* d = self.dict();
   Params p(a, fn, {"key", "default"});
   p.require(0);
@@ -572,8 +535,7 @@ Value d_pop(Interpreter& in, const Value& self, const std::string&, const std::s
 }
 
 // popitem
-Value d_popitem(Interpreter& in, const Value& self, const std::string&, const std::string&,
-                CallArgs&) {
+Value d_popitem(Interpreter& in, const Value& self, const std::string&, const std::string&, CallArgs&) {
   Dict* d = self.dict();
   if (d->items.empty()) raise("KeyError", "'popitem(): dictionary is empty'");
   auto last = d->items.back();
@@ -582,8 +544,7 @@ Value d_popitem(Interpreter& in, const Value& self, const std::string&, const st
 }
 
 // setdefault
-Value d_setdefault(Interpreter&, const Value& self, const std::string&, const std::string& fn,
-                   CallArgs& a) {
+Value d_setdefault(Interpreter&, const Value& self, const std::string&, const std::string& fn, CallArgs& a) {
   Dict* d = self.dict();
   Params p(a, fn, {"key", "default"});
   p.require(0);
@@ -594,8 +555,7 @@ Value d_setdefault(Interpreter&, const Value& self, const std::string&, const st
 }
 
 // update
-Value d_update(Interpreter& in, const Value& self, const std::string&, const std::string&,
-               CallArgs& a) {
+Value d_update(Interpreter& in, const Value& self, const std::string&, const std::string&, CallArgs& a) {
   fill_dict(in, self.dict(), a, "update");
   return Value::none();
 }
@@ -609,17 +569,10 @@ Value d_clear(Interpreter&, const Value& self, const std::string&, const std::st
 
 const MethodTable<const Value&>& dict_methods() {
   static const MethodTable<const Value&> kTable = {
-      {"clear", {d_clear, true}},
-      {"copy", {d_copy, false}},
-      {"fromkeys", {d_fromkeys, false}},
-      {"get", {d_get, false}},
-      {"items", {d_views, false}},
-      {"keys", {d_views, false}},
-      {"pop", {d_pop, true}},
-      {"popitem", {d_popitem, true}},
-      {"setdefault", {d_setdefault, true}},
-      {"update", {d_update, true}},
-      {"values", {d_views, false}},
+      {"clear", {d_clear, true}},   {"copy", {d_copy, false}},      {"fromkeys", {d_fromkeys, false}},
+      {"get", {d_get, false}},      {"items", {d_views, false}},    {"keys", {d_views, false}},
+      {"pop", {d_pop, true}},       {"popitem", {d_popitem, true}}, {"setdefault", {d_setdefault, true}},
+      {"update", {d_update, true}}, {"values", {d_views, false}},
   };
   return kTable;
 }
@@ -633,8 +586,8 @@ bool is_mutating(MKind k, const std::string& name) {
 
 // Runs the handler of `name` from `table`; UnsupportedError for a refused method.
 template <typename Receiver>
-Value dispatch(const MethodTable<Receiver>& table, Interpreter& in, Receiver self,
-               const std::string& name, const std::string& fn, CallArgs& args) {
+Value dispatch(const MethodTable<Receiver>& table, Interpreter& in, Receiver self, const std::string& name,
+               const std::string& fn, CallArgs& args) {
   const Method<Receiver>* m = find_method(table, name);
   if (m == nullptr || m->fn == nullptr) unsupported(fn + "()");
   return m->fn(in, self, name, fn, args);
@@ -684,15 +637,13 @@ Value call_method(Interpreter& in, const Value& self, const std::string& name, C
   }
   switch (k) {
     case MKind::kStr:
-      return builtin::dispatch<const std::string&>(builtin::str_methods(), in, self.str(), name,
-                                                   "str." + name, args);
+      return builtin::dispatch<const std::string&>(builtin::str_methods(), in, self.str(), name, "str." + name, args);
     case MKind::kList:
     case MKind::kTuple:
-      return builtin::dispatch<const Value&>(builtin::list_methods(), in, self, name,
-                                             type_name(self) + "." + name, args);
+      return builtin::dispatch<const Value&>(builtin::list_methods(), in, self, name, type_name(self) + "." + name,
+                                             args);
     case MKind::kDict:
-      return builtin::dispatch<const Value&>(builtin::dict_methods(), in, self, name,
-                                             "dict." + name, args);
+      return builtin::dispatch<const Value&>(builtin::dict_methods(), in, self, name, "dict." + name, args);
     case MKind::kOther: break;
   }
   raise("TypeError", "'" + type_name(self) + "' object has no method '" + name + "'");

@@ -64,8 +64,12 @@ bool t_sameas(Interpreter&, const Value& v, CallArgs& a) {
   }
   return false;
 }
-bool t_odd(Interpreter& in, const Value& v, CallArgs&) { return equals(binary_op(in, "%", v, Value::integer(2)), Value::integer(1)); }
-bool t_even(Interpreter& in, const Value& v, CallArgs&) { return equals(binary_op(in, "%", v, Value::integer(2)), Value::integer(0)); }
+bool t_odd(Interpreter& in, const Value& v, CallArgs&) {
+  return equals(binary_op(in, "%", v, Value::integer(2)), Value::integer(1));
+}
+bool t_even(Interpreter& in, const Value& v, CallArgs&) {
+  return equals(binary_op(in, "%", v, Value::integer(2)), Value::integer(0));
+}
 bool t_divisibleby(Interpreter& in, const Value& v, CallArgs& a) {
   return equals(binary_op(in, "%", v, test_arg(a, "divisibleby")), Value::integer(0));
 }
@@ -83,16 +87,45 @@ bool t_test(Interpreter&, const Value& v, CallArgs&) { return v.is_string() && i
 
 const std::unordered_map<std::string, TestFn>& test_table() {
   static const std::unordered_map<std::string, TestFn> kTable = {
-      {"defined", t_defined},   {"undefined", t_undefined}, {"none", t_none},       {"boolean", t_boolean},
-      {"false", t_false},       {"true", t_true},           {"integer", t_integer}, {"float", t_float},
-      {"number", t_number},     {"string", t_string},       {"mapping", t_mapping}, {"iterable", t_iterable},
-      {"sequence", t_sequence}, {"callable", t_callable},   {"sameas", t_sameas},   {"escaped", t_escaped},
-      {"odd", t_odd},           {"even", t_even},           {"divisibleby", t_divisibleby},
-      {"in", t_in},             {"eq", t_eq},               {"equalto", t_eq},      {"==", t_eq},
-      {"ne", t_ne},             {"!=", t_ne},               {"lt", t_lt},           {"lessthan", t_lt},
-      {"<", t_lt},              {"le", t_le},               {"<=", t_le},           {"gt", t_gt},
-      {"greaterthan", t_gt},    {">", t_gt},                {"ge", t_ge},           {">=", t_ge},
-      {"lower", t_lower},       {"upper", t_upper},         {"filter", t_filter},   {"test", t_test},
+      {"defined", t_defined},
+      {"undefined", t_undefined},
+      {"none", t_none},
+      {"boolean", t_boolean},
+      {"false", t_false},
+      {"true", t_true},
+      {"integer", t_integer},
+      {"float", t_float},
+      {"number", t_number},
+      {"string", t_string},
+      {"mapping", t_mapping},
+      {"iterable", t_iterable},
+      {"sequence", t_sequence},
+      {"callable", t_callable},
+      {"sameas", t_sameas},
+      {"escaped", t_escaped},
+      {"odd", t_odd},
+      {"even", t_even},
+      {"divisibleby", t_divisibleby},
+      {"in", t_in},
+      {"eq", t_eq},
+      {"equalto", t_eq},
+      {"==", t_eq},
+      {"ne", t_ne},
+      {"!=", t_ne},
+      {"lt", t_lt},
+      {"lessthan", t_lt},
+      {"<", t_lt},
+      {"le", t_le},
+      {"<=", t_le},
+      {"gt", t_gt},
+      {"greaterthan", t_gt},
+      {">", t_gt},
+      {"ge", t_ge},
+      {">=", t_ge},
+      {"lower", t_lower},
+      {"upper", t_upper},
+      {"filter", t_filter},
+      {"test", t_test},
   };
   return kTable;
 }
