@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/strong_id.h"
 #include "lora/adapter.h"
 #include "lora/cache_counters.h"
 #include "model/config.h"
@@ -25,24 +26,8 @@ namespace lpx {
 
 // A device-tier adapter's identity: one per distinct adapter key (name + content signature), given
 // by the pool the first time it sees the key and kept across eviction and reload. A distinct type
-// (explicit construction, comparison, hashing); 0 is "no adapter" (the base model).
-struct AdapterId {
-  uint64_t value = 0;
-
-  constexpr AdapterId() = default;
-  constexpr explicit AdapterId(uint64_t v) : value(v) {}
-  constexpr explicit operator bool() const { return value != 0; }
-  friend constexpr auto operator<=>(const AdapterId&, const AdapterId&) = default;
-};
-
-}  // namespace lpx
-
-template <>
-struct std::hash<lpx::AdapterId> {
-  size_t operator()(const lpx::AdapterId& id) const noexcept { return std::hash<uint64_t>()(id.value); }
-};
-
-namespace lpx {
+// (core/strong_id.h); 0 is "no adapter" (the base model).
+using AdapterId = StrongId<struct AdapterIdTag>;
 
 struct DevicePoolConfig {
   int n_slots = 8;              // NIM_MAX_GPU_LORAS
