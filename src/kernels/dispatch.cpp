@@ -316,13 +316,8 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
   const int64_t n_units = (N + kUnit - 1) / kUnit;
   const int64_t work_per_unit = kUnit * K * std::max<int64_t>(a.M, 4);
   const int64_t min_units = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, work_per_unit));
-  // bf16 activations for a small M: the GEMV with the blocked kernel's per-row arithmetic, so a
-  // row gets the same result whether its step has 1 row or 500 (batched == solo holds here too).
-  const bool bf16_w = a.w.dtype == DType::kBF16 || a.w.dtype == DType::kBF16I16;
-  if (bf16_w && a.alpha == 1.0f && a.M < kBf16DotMinRows && t.gemv_bf16dot != nullptr &&
-      bf16_gemm_mode() == detail::GemmMode::kBf16Dot) {
-    auto* xp = static_cast<uint32_t*>(detail::thread_scratch(1, sizeof(uint32_t) * a.M * ((K + 1) / 2)));
-    t.pack_x_pairs(a.x, a.ldx, a.M, K, xp);
+  // Runs kernel(sub) on each thread's share of the units: the rows [n0, n1) of W and columns of y.
+  auto over_units = [&](auto&& kernel) {
     tp.parallel_for(
         n_units,
         [&](int64_t u0, int64_t u1) {
@@ -330,9 +325,18 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
           GemmArgs sub = a;
           sub.w = a.w.slice_rows(n0, n1);
           sub.y = a.y + n0;
-          t.gemv_bf16dot(xp, sub);
+          kernel(sub);
         },
         min_units);
+  };
+  // bf16 activations for a small M: the GEMV with the blocked kernel's per-row arithmetic, so a
+  // row gets the same result whether its step has 1 row or 500 (batched == solo holds here too).
+  const bool bf16_w = a.w.dtype == DType::kBF16 || a.w.dtype == DType::kBF16I16;
+  if (bf16_w && a.alpha == 1.0f && a.M < kBf16DotMinRows && t.gemv_bf16dot != nullptr &&
+      bf16_gemm_mode() == detail::GemmMode::kBf16Dot) {
+    auto* xp = static_cast<uint32_t*>(detail::thread_scratch(1, sizeof(uint32_t) * a.M * ((K + 1) / 2)));
+    t.pack_x_pairs(a.x, a.ldx, a.M, K, xp);
+    over_units([&](const GemmArgs& sub) { t.gemv_bf16dot(xp, sub); });
     return;
   }
   const bool blocked = t.gemm_blocked != nullptr && a.alpha == 1.0f && a.M >= kBf16DotMinRows;
@@ -345,28 +349,10 @@ void gemm(const GemmArgs& in, ThreadPool* pool) {
     tp.parallel_for(
         units, [&](int64_t u0, int64_t u1) { t.pack_a(a.x, a.ldx, a.M, K, mode, u0, u1, ap); },
         std::max<int64_t>(1, kElemGrain / (K * rows_per_unit)));
-    tp.parallel_for(
-        n_units,
-        [&](int64_t u0, int64_t u1) {
-          const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
-          GemmArgs sub = a;
-          sub.w = a.w.slice_rows(n0, n1);
-          sub.y = a.y + n0;
-          t.gemm_blocked(ap, mode, sub);
-        },
-        min_units);
+    over_units([&](const GemmArgs& sub) { t.gemm_blocked(ap, mode, sub); });
     return;
   }
-  tp.parallel_for(
-      n_units,
-      [&](int64_t u0, int64_t u1) {
-        const int64_t n0 = u0 * kUnit, n1 = std::min(N, u1 * kUnit);
-        GemmArgs sub = a;
-        sub.w = a.w.slice_rows(n0, n1);
-        sub.y = a.y + n0;
-        t.gemm(sub);
-      },
-      min_units);
+  over_units([&](const GemmArgs& sub) { t.gemm(sub); });
 }
 
 void matmul(const float* x, const WeightMatrix& w, float* y, int64_t M, bool accumulate, ThreadPool* pool) {
